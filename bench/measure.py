@@ -123,6 +123,9 @@ def rmbench_scoring(model: str, n_pairs: int, cache_dir: str, engine: str = "hf"
                                   show_progress=False)
         result["cached_seconds"] = time.perf_counter() - start
         result["cached_hits"] = again.cache_hits
+    close = getattr(scorer, "close", None)
+    if close is not None:  # vLLM: stop its engine process now, not in interpreter teardown (which can abort)
+        close()
     return result
 
 

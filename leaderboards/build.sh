@@ -42,10 +42,17 @@ rewardmath() {
       | xargs -P "$JOBS" -I{} bash "$SELF" _import {} "$policy"
   done
   rmbench leaderboard build leaderboards/rewardmath.yaml --out-dir "$OUT" --runs-base "$RUNS"
-  # Accuracy vs MRR across the direct-assessment files (pairwise judges have no MRR and are reported as left out).
-  rmbench correlate "$RUNS/rewardmath/expected/*" --x rewardmath/accuracy --y rewardmath/mrr \
-    --plot "$OUT/rewardmath-accuracy-vs-mrr.png" --markdown "$OUT/rewardmath-accuracy-vs-mrr.md" \
-    --json-file "$OUT/rewardmath-accuracy-vs-mrr.json"
+  # Accuracy vs MRR vs RewardBench-2-style best-of-4 accuracy across the score files (pairwise judges have no MRR
+  # and are reported as left out of the MRR pairs).
+  correlate_rewardmath accuracy mrr accuracy-vs-mrr
+  correlate_rewardmath accuracy best_of_4_accuracy accuracy-vs-best-of-4
+  correlate_rewardmath mrr best_of_4_accuracy mrr-vs-best-of-4
+}
+
+correlate_rewardmath() {  # X Y NAME: two rewardmath metrics across the expected-policy runs -> $OUT/rewardmath-NAME.*
+  local out="$OUT/rewardmath-$3"
+  rmbench correlate "$RUNS/rewardmath/expected/*" --x "rewardmath/$1" --y "rewardmath/$2" \
+    --plot "$out.png" --markdown "$out.md" --json-file "$out.json"
 }
 
 baselines() {
@@ -58,6 +65,15 @@ baselines() {
     done
   done
   rmbench leaderboard build leaderboards/baselines.yaml --out-dir "$OUT" --runs-base "$RUNS"
+  # The same baselines as best-of-n proxies against a gold judge, and whether the benchmarks predict that gold.
+  for engine in length random minilm; do
+    rmbench run --suite alpacaeval-bon --engine "$engine" --data-dir "$SHARED_DATA" --cache "$CACHE" \
+      --out "$RUNS/baselines/alpacaeval-bon/$engine" --no-progress --json > /dev/null
+  done
+  rmbench leaderboard build leaderboards/baselines-bon.yaml --out-dir "$OUT" --runs-base "$RUNS"
+  rmbench correlate "$RUNS/baselines/rm-bench-chat/*" "$RUNS/baselines/alpacaeval-bon/*" \
+    --x rm-bench-chat/score --y alpacaeval-bon/gold_bon_11 --plot "$OUT/baselines-benchmark-vs-bon-gold.png" \
+    --markdown "$OUT/baselines-benchmark-vs-bon-gold.md" --json-file "$OUT/baselines-benchmark-vs-bon-gold.json"
 }
 
 case "${1:-all}" in

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import comb
 
 from rmbench.errors import SuiteError
 from rmbench.protocols.base import MetricOptions, MetricValue, Section, TiePolicy
@@ -44,6 +45,26 @@ def one_vs_many_accuracy(g: np.ndarray, t: np.ndarray, policy: TiePolicy) -> np.
     if policy == "strict":
         return ((g == 0) & (t == 0)).astype(float)
     return np.where(g == 0, 1.0 / (t + 1.0), 0.0)
+
+
+def subsampled_accuracy(g: np.ndarray, t: np.ndarray, n_bad: np.ndarray, k: int, policy: TiePolicy) -> np.ndarray:
+    """§2 accuracy against k of the N bad responses, averaged exactly over all C(N, k) draws without replacement.
+
+    This turns a one-vs-N item into the RewardBench 2 format (k = 3: one chosen vs three rejected) without sampling
+    noise. A draw scores 0 if it holds any of the g better responses; otherwise, holding j of the t tied ones, it
+    scores 1/(j+1) (expected) or 1 only when j = 0 (strict). So with l = N − g − t losers,
+    expected = Σ_j C(t, j)·C(l, k−j) / C(N, k) / (j+1) and strict = C(l, k) / C(N, k).
+    """
+    g, t, n_bad = (np.asarray(a, dtype=int) for a in (g, t, n_bad))
+    if k < 1 or np.any(n_bad < k):
+        raise ValueError(f"cannot draw k = {k} bad responses from items with as few as {n_bad.min()}")
+    losers = n_bad - g - t
+    draws = comb(n_bad, k)
+    if policy == "strict":
+        return comb(losers, k) / draws
+    ties_drawn = np.arange(k + 1)[:, None]
+    shares = comb(t, ties_drawn) * comb(losers, k - ties_drawn) / (ties_drawn + 1.0)
+    return shares.sum(axis=0) / draws
 
 
 def reciprocal_rank(g: np.ndarray, t: np.ndarray, policy: TiePolicy) -> np.ndarray:

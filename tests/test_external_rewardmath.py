@@ -4,6 +4,7 @@ plain-loop implementation of METRICS.md §2 on every published file."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -81,6 +82,21 @@ def test_pairwise_file_has_no_mrr(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         evaluation.result.metric("mrr")
     assert any("mrr is not defined" in note for note in evaluation.info.notes)
+    with pytest.raises(KeyError):  # a draw of 3 comparisons needs at least 3
+        evaluation.result.metric("best_of_4_accuracy")
+
+
+def test_best_of_4_accuracy_averages_every_draw_of_three_incorrect(tmp_path: Path) -> None:
+    # c=2 vs [1, 2, 2, 3]: the C(4,3) = 4 draws are {1,2,2} (two ties: 1/3) and three holding the 3 (0 each),
+    # so 1/12 under the expected policy and 0 under strict.
+    references = ["human_to_GPT-4"] + ["x"] * 4
+    records = [{"problem": "p", "solution_reference": references, "score": [2.0, 1.0, 2.0, 2.0, 3.0]}]
+    path = write(tmp_path, records)
+    assert evaluate_score_file(path).result.metric("best_of_4_accuracy").value == pytest.approx(1 / 12)
+    assert evaluate_score_file(path, MetricOptions(tie_policy="strict")).result.metric("best_of_4_accuracy").value == 0
+    # Pairwise: 4 comparisons with one lost; only the draw of the 3 won ones counts: 1/4.
+    verdicts = write(tmp_path, [pairwise("p", ["A", "A", "A", "A"], ["A", "A", "A", "B"])], "pairwise.json")
+    assert evaluate_score_file(verdicts).result.metric("best_of_4_accuracy").value == 0.25
 
 
 def test_null_verdicts_excluded_by_default_or_counted_wrong_on_request(tmp_path: Path) -> None:
@@ -156,7 +172,7 @@ def independent(path: Path, policy: str, aggregate: str) -> dict[str, float]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         records = json.load(handle)
-    seen, acc, rr, pair = set(), [], [], []
+    seen, acc, rr, pair, best_of_4 = set(), [], [], [], []
     for record in records:
         if record["problem"] in seen:
             continue
@@ -167,6 +183,8 @@ def independent(path: Path, policy: str, aggregate: str) -> dict[str, float]:
             correct = [v == p for v, p in zip(record["score"], record["chosen_position"])]
             acc.append(1.0 if all(correct) else 0.0)
             pair.append(sum(correct) / len(correct))
+            draws = list(itertools.combinations(correct, 3))
+            best_of_4.append(sum(1.0 for draw in draws if all(draw)) / len(draws))
             continue
         values = []
         for s in record["score"]:
@@ -190,11 +208,22 @@ def independent(path: Path, policy: str, aggregate: str) -> dict[str, float]:
         else:
             acc.append(1.0 / (t + 1) if g == 0 else 0.0)
             rr.append(sum(1.0 / r for r in range(g + 1, g + t + 2)) / (t + 1))
+        wins = []  # RewardBench 2 format: every draw of 3 incorrect solutions, scored like one 1-vs-3 item
+        for draw in itertools.combinations(bad, 3):
+            tied = sum(1 for b in draw if b == good)
+            if any(b > good for b in draw):
+                wins.append(0.0)
+            elif policy == "strict":
+                wins.append(1.0 if tied == 0 else 0.0)
+            else:
+                wins.append(1.0 / (tied + 1))
+        best_of_4.append(sum(wins) / len(wins))
     out = {"accuracy": sum(acc) / len(acc), "n": len(acc)}
     if rr:
         out["mrr"] = sum(rr) / len(rr)
     if pair:
         out["pairwise_accuracy"] = sum(pair) / len(pair)
+    out["best_of_4_accuracy"] = sum(best_of_4) / len(best_of_4)
     return out
 
 

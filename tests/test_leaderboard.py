@@ -114,8 +114,12 @@ def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 GENERATED = {
     "rewardmath": ["rewardmath.md", "rewardmath.csv", "rewardmath.html", "rewardmath-accuracy-vs-mrr.md",
-                   "rewardmath-accuracy-vs-mrr.json", "rewardmath/reports"],
-    "baselines": ["baselines.md", "baselines.csv", "baselines.html", "baselines/reports"],
+                   "rewardmath-accuracy-vs-mrr.json", "rewardmath-accuracy-vs-best-of-4.md",
+                   "rewardmath-accuracy-vs-best-of-4.json", "rewardmath-mrr-vs-best-of-4.md",
+                   "rewardmath-mrr-vs-best-of-4.json", "rewardmath/reports"],
+    "baselines": ["baselines.md", "baselines.csv", "baselines.html", "baselines/reports", "baselines-bon.md",
+                  "baselines-bon.csv", "baselines-bon.html", "baselines-bon/reports",
+                  "baselines-benchmark-vs-bon-gold.md", "baselines-benchmark-vs-bon-gold.json"],
 }
 
 
@@ -189,3 +193,38 @@ def test_html_renders_and_sorts_in_headless_chromium(board_dir: Path, tmp_path: 
     labels = re.findall(r'<td class="text" data-v="([^"]+)">', dom)
     assert labels == sorted(labels) == ["length", "random", "random-7"]
     assert 'aria-sort="ascending"' in dom
+
+
+# --- overoptimization suites get every model's best-of-n curves on one plot ----------------------------------------
+
+
+def test_overoptimization_board_draws_all_models_curves(tmp_path: Path) -> None:
+    for engine in ("length", "random"):
+        run_suite(RunConfig(suite="bon-generated", model=ModelSpec(model="", engine=engine),
+                            out=tmp_path / "runs" / engine, cache=tmp_path / "c.sqlite", show_progress=False))
+    (tmp_path / "bon.yaml").write_text(
+        "name: bon\ntitle: Best-of-n\nruns: [runs/*]\noverall: false\n"
+        "columns:\n  - {suite: bon-generated, metric: gold_bon_4}\n  - {suite: bon-generated, metric: gold_gain}\n"
+    )
+    assert cli(["leaderboard", "build", str(tmp_path / "bon.yaml")]) == 0
+    png = tmp_path / "bon" / "bon-generated-overoptimization.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "](bon/bon-generated-overoptimization.png)" in (tmp_path / "bon.md").read_text()
+    assert 'href="bon/bon-generated-overoptimization.png"' in (tmp_path / "bon.html").read_text()
+    first = png.read_bytes()
+    assert cli(["leaderboard", "build", str(tmp_path / "bon.yaml")]) == 0
+    assert png.read_bytes() == first  # no timestamps: same runs, same bytes
+
+
+def test_merged_curves_keep_each_models_scopes_and_refuse_other_pools() -> None:
+    from rmbench.report.curves import merge_curves
+
+    def curves(n: list[int], scopes: list[str]) -> dict:
+        return {"n": n, "d": [float(i) for i in n], "kl": n, "gold_oracle": n,
+                "scopes": {s: {"label": "proxy", "gold": n} for s in scopes}}
+
+    merged = merge_curves({"b": curves([1, 2], ["overall"]), "a": curves([1, 2], ["overall", "ensemble:mean"])})
+    assert list(merged["scopes"]) == ["a", "a ensemble mean", "b"]
+    assert merged["scopes"]["b"]["label"] == "b" and merged["n"] == [1, 2]
+    with pytest.raises(ValueError, match="another best-of-n pool"):
+        merge_curves({"a": curves([1, 2], ["overall"]), "b": curves([1, 2, 3], ["overall"])})

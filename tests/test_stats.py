@@ -21,6 +21,7 @@ from rmbench.stats import (
     pairwise_outcome,
     reciprocal_rank,
     sectioned_means,
+    subsampled_accuracy,
     win_tie_counts,
 )
 
@@ -99,6 +100,27 @@ def test_expected_policy_is_the_mean_over_tie_breaks_and_strict_the_worst(good: 
     accs, rrs = brute_force(good, bad)
     assert one_item(good, bad, "expected") == pytest.approx((np.mean(accs), np.mean(rrs)), abs=1e-12)
     assert one_item(good, bad, "strict") == pytest.approx((min(accs), min(rrs)), abs=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    good=small_ints,
+    bad=st.lists(small_ints, min_size=3, max_size=7),
+    k=st.integers(min_value=1, max_value=3),
+    policy=st.sampled_from(["expected", "strict"]),
+)
+def test_subsampled_accuracy_is_the_mean_over_every_draw(good: int, bad: list[int], k: int, policy: str) -> None:
+    per_draw = [one_item(good, list(draw), policy)[0] for draw in itertools.combinations(bad, k)]
+    g, t = win_tie_counts(np.array([good]), np.array([bad], dtype=float))
+    assert subsampled_accuracy(g, t, np.array([len(bad)]), k, policy)[0] == pytest.approx(np.mean(per_draw), abs=1e-12)
+
+
+def test_subsampled_accuracy_with_all_bad_drawn_is_the_plain_accuracy() -> None:
+    # METRICS.md §2 examples as RewardBench 2 items (N = k = 3): 1/3, 0 and 1.
+    g, t = win_tie_counts(np.array([2.0, 0.9, 5.0]), np.array([[1, 2, 2], [0.5, 0.9, 1.2], [1, 2, 3]], dtype=float))
+    assert subsampled_accuracy(g, t, np.full(3, 3), 3, "expected").tolist() == pytest.approx([1 / 3, 0.0, 1.0])
+    with pytest.raises(ValueError, match="cannot draw"):
+        subsampled_accuracy(g, t, np.full(3, 3), 4, "expected")
 
 
 @settings(max_examples=100, deadline=None)

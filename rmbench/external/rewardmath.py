@@ -5,6 +5,9 @@ Two formats, detected per file:
 - direct: ``{"problem", "solution_reference": [10], "score": [10]}``; index 0 is the correct solution; a score is
   a float (classifier RM), an int rating (LLM judge, many ties: the tie policy matters) or a list of per-step
   floats (PRM: aggregated with the chosen aggregation). Metrics ``accuracy`` and ``mrr`` (METRICS.md §2).
+- both formats also get ``best_of_4_accuracy``, the RewardBench 2 format (one correct vs three incorrect): the
+  §2 accuracy against 3 of the 9 incorrect solutions, averaged exactly over all 84 draws (no sampling noise). For
+  a pairwise-judge file a draw is won when the verdicts on its three comparisons are all correct.
 - pairwise judge: ``"score"`` and ``"chosen_position"`` are lists of "A"/"B"; a comparison is correct iff they
   agree. Metrics ``accuracy`` (correct on all comparisons: the one-vs-many accuracy) and ``pairwise_accuracy``
   (share of correct comparisons). MRR is not defined: a verdict says which of two won, not a score that ranks all
@@ -31,13 +34,22 @@ import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
 from rmbench.protocols.aggregate import aggregate_steps
-from rmbench.protocols.base import MetricOptions, ProtocolResult
-from rmbench.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_means, win_tie_counts
+from rmbench.protocols.base import MetricOptions, ProtocolResult, TiePolicy
+from rmbench.stats import (
+    one_vs_many_accuracy,
+    padded,
+    reciprocal_rank,
+    sectioned_means,
+    subsampled_accuracy,
+    win_tie_counts,
+)
 
 Format = Literal["direct", "pairwise"]
 MissingVerdict = Literal["exclude", "incorrect"]
 CORRECT_REFERENCE = "human_to_GPT-4"
 VERDICTS = ("A", "B")
+BEST_OF_4_DRAWN = 3
+"""Incorrect solutions drawn against the correct one by ``best_of_4_accuracy`` (RewardBench 2: 1 chosen vs 3)."""
 
 
 @dataclass
@@ -184,10 +196,12 @@ def _direct(
     valid = [i for i in kept if all(math.isfinite(v) for v in parsed[i])]
     good = np.array([parsed[i][0] for i in valid])
     g, t = win_tie_counts(good, padded([np.asarray(parsed[i][1:]) for i in valid]))
+    n_bad = np.array([len(parsed[i]) - 1 for i in valid])
     frame = _frame(
         [str(i) for i in valid],
         accuracy=one_vs_many_accuracy(g, t, options.tie_policy),
         mrr=reciprocal_rank(g, t, options.tie_policy),
+        **_best_of_4(g, t, n_bad, options.tie_policy),
     )
     score_type = "steps" if "steps" in kinds else "float" if "float" in kinds else "int"
     candidates = sorted({len(parsed[i]) for i in kept})
@@ -247,10 +261,14 @@ def _pairwise(
     scored = [i for i in kept if missing_verdict == "incorrect" or None not in parsed[i][0]]
     # A null verdict is never equal to a position, so under "incorrect" it counts as a wrong verdict.
     correct = [[v == p for v, p in zip(*parsed[i])] for i in scored]
+    n_compared = np.array([len(c) for c in correct])
+    # A draw of 3 comparisons is won iff all 3 verdicts are correct: a draw with no lost comparison, no ties.
+    n_lost = n_compared - np.array([sum(c) for c in correct])
     frame = _frame(
         [str(i) for i in scored],
         accuracy=[float(all(c)) for c in correct],
         pairwise_accuracy=[sum(c) / len(c) for c in correct],
+        **_best_of_4(n_lost, np.zeros_like(n_lost), n_compared, "strict"),
     )
     info = ScoreFileInfo(
         source,
@@ -282,6 +300,13 @@ def _pairwise_record(record: dict[str, Any], index: int, source: str) -> tuple[l
                 f"expected 'A', 'B' or null, got {verdict!r}", source=source, record=index, field=f"score[{j}]"
             )
     return verdicts, positions
+
+
+def _best_of_4(g: np.ndarray, t: np.ndarray, n_bad: np.ndarray, policy: TiePolicy) -> dict[str, np.ndarray]:
+    """The ``best_of_4_accuracy`` column, or none when a problem has fewer than 3 incorrect solutions to draw."""
+    if len(n_bad) and n_bad.min() >= BEST_OF_4_DRAWN:
+        return {"best_of_4_accuracy": subsampled_accuracy(g, t, n_bad, BEST_OF_4_DRAWN, policy)}
+    return {}
 
 
 def _frame(ids: list[str], **columns: list[float] | np.ndarray) -> pd.DataFrame:

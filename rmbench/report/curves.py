@@ -28,6 +28,22 @@ def write_curve_png(run_dir: Path, extra: Mapping[str, Any], title: str = "") ->
     return curve_png(curves, Path(run_dir) / CURVES_PNG, title=title or "best-of-n overoptimization", subtitle=subtitle)
 
 
+def merge_curves(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One ``curves`` mapping from several runs of one overoptimization suite (model label → that run's
+    ``extra["curves"]``), each run's scopes relabelled by model, so a leaderboard can draw all models on one plot.
+    The runs must share the pool (same n and d), which runs of one suite version do."""
+    merged: dict[str, Any] = {}
+    for model, curves in sorted(runs.items()):
+        if not merged:
+            merged = {key: value for key, value in curves.items() if key != "scopes"} | {"scopes": {}}
+        elif list(curves["n"]) != list(merged["n"]) or list(curves["d"]) != list(merged["d"]):
+            raise ValueError(f"run '{model}' has another best-of-n pool (n, d) than the others; rebuild the runs")
+        for scope, curve in curves["scopes"].items():
+            name = model if scope == "overall" else f"{model} {_label(scope, curve)}"
+            merged["scopes"][name] = dict(curve) | {"label": name}
+    return merged
+
+
 def _label(scope: str, curve: Mapping[str, Any]) -> str:
     if scope.startswith("ensemble:"):
         return f"ensemble {scope.removeprefix('ensemble:')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.table import Table
@@ -17,9 +18,14 @@ def _ci(metric: dict[str, Any]) -> str:
     return f"[{_fmt(metric['ci_low'])}, {_fmt(metric['ci_high'])}]"
 
 
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that puts gold_bon_2 before gold_bon_11: digit runs compare as numbers."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+
+
 def _ordered(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rank = {"overall": 0, "section": 1, "subset": 2}
-    return sorted(metrics, key=lambda m: (rank.get(m["scope"].split(":")[0], 3), m["scope"], m["name"]))
+    return sorted(metrics, key=lambda m: (rank.get(m["scope"].split(":")[0], 3), m["scope"], _natural(m["name"])))
 
 
 def _title(document: dict[str, Any]) -> str:
