@@ -116,6 +116,8 @@ def _table(results: dict[str, Any]) -> Table:
             row = rows.get(key)
             if row is None:
                 continue
+            if key == "rmbench" and not row.get("prefix_sharing", True):
+                label = "rmbench (sorted + budget; encoder: no prefix)"
             if "error" in row:
                 table.add_row(name, label, f"[red]failed: {row['error'][:60]}[/red]", "", "", "", "", "")
                 continue
