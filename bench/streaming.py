@@ -4,10 +4,10 @@ directory) on generated pairwise suites of two sizes, each in a fresh process, w
     python bench/streaming.py                      # 10k and 100k pairs
     python bench/streaming.py --sizes 2000 20000   # quicker
 
-What to look for: seconds per 1k pairs about constant (time linear in suite size) and peak RSS well under 1 GB at
-100k pairs. Peak RSS is not fully flat: items, request keys and scores are held for the metrics (tens of MB per
-10k pairs); everything that used to be materialised on top of that (scores.parquet rows, the bootstrap's resample
-matrix) is built in chunks of fixed size.
+What to look for: seconds per 1k pairs about constant (time linear in suite size) and peak RSS about the same at
+both sizes, well under 1 GB. The pairwise protocol streams (``rmbench.streamed``): items are generated, scored and
+reduced to per-item outcomes 10,000 at a time, and scores.parquet is appended as it goes; what still grows with the
+suite is the per-item outcome frame and one 128-bit digest per unique request (well under 1 KB per pair).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def sweep_stale(target: Path) -> list[Path]:
     return removed
 
 
-def _temporary_beside(target: Path) -> Path:
+def temporary_beside(target: Path) -> Path:
     """A new empty hidden file beside ``target``, named ``.NAME.PID.RANDOM.tmp`` so that a later writer can remove it
     if this process is killed. Created like any file (mode 0o666 less the umask), not 0o600 as ``tempfile.mkstemp``
     would, because it becomes the result file that others read."""
@@ -60,7 +60,7 @@ def atomic_paths(targets: Sequence[Path]) -> Iterator[list[Path]]:
     target in order (put the file whose presence means "complete" last). Temporary files are removed on failure."""
     temporaries: list[Path] = []
     try:
-        temporaries.extend(_temporary_beside(target) for target in targets)
+        temporaries.extend(temporary_beside(target) for target in targets)
         yield list(temporaries)
         for tmp in temporaries:
             with tmp.open("rb") as handle:

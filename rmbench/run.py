@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +22,14 @@ from rmbench.errors import ScoreError, SuiteError
 from rmbench.executors import Executor
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
-from rmbench.requests import Score
+from rmbench.requests import Score, ScoreRequest
 from rmbench.scoring import ScoringStats
 
 DEFAULT_CACHE = Path(".rmbench-cache/scores.sqlite")
+#: Items per chunk of a streamed run: a chunk's texts, requests and scores take tens of MB, and scoring batches are
+#: packed from 4,096-request chunks anyway, so larger chunks would buy nothing.
+CHUNK_ITEMS = 10_000
+STREAMED_SCORES = "streamed-scores.parquet"
 
 
 class RunConfig(BaseModel):
@@ -48,6 +52,9 @@ class RunConfig(BaseModel):
     executor: Literal["local", "ray"] = Field("local", description="Where batches are scored: here, or Ray actors.")
     workers: int | None = Field(None, gt=0, description="Ray: engine actors (default one per GPU, else per node).")
     ray_address: str | None = Field(None, description="Ray: cluster to join ('auto'); default $RAY_ADDRESS or local.")
+    chunk_items: int = Field(
+        CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by protocols that stream (pairwise, best_of_n)."
+    )
     show_progress: bool = True
     engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.parity).")
 
@@ -72,12 +79,13 @@ def model_slug(spec: ModelSpec) -> str:
 
 def run_suite(config: RunConfig) -> RunOutcome:
     """Load, score (through the cache), evaluate and write the run directory."""
+    from rmbench.atomic import temporary_beside
     from rmbench.cache import ScoreCache
     from rmbench.data import load_items
     from rmbench.executors import create_executor
     from rmbench.protocols import get_protocol
-    from rmbench.rundir import write_run_directory
-    from rmbench.scoring import planned_padding, score_requests
+    from rmbench.scoring import score_requests
+    from rmbench.streamed import StreamedScoring, score_streamed
     from rmbench.suite import load_suite
 
     started = datetime.now(timezone.utc)
@@ -87,14 +95,17 @@ def run_suite(config: RunConfig) -> RunOutcome:
     suite = load_suite(config.suite)
     protocol = get_protocol(suite.protocol)
     options = MetricOptions.model_validate(suite.metrics.model_dump() | config.metric_overrides)
-    data = load_items(suite, data_dir=config.data_dir, limit=config.limit)
-    requests = protocol.requests(data.items)
-    timings["load_s"] = time.perf_counter() - clock
-
+    out = config.out or Path("runs") / suite.name / model_slug(config.model)
     specs = [config.model, *config.ensemble]
     if (len(specs) > 1 or config.gold_model is not None) and not getattr(protocol, "multi_model", False):
         raise SuiteError(f"protocol '{suite.protocol}' scores one model: drop the extra --model / --gold-model")
     needs_hidden = bool(getattr(protocol, "needs_hidden", False))
+    # Item-local protocols with one model stream: chunk by chunk, so memory does not grow with the suite.
+    streams = hasattr(protocol, "outcomes") and len(specs) == 1 and config.gold_model is None
+    if not streams:
+        data = load_items(suite, data_dir=config.data_dir, limit=config.limit)
+        requests = protocol.requests(data.items)
+    timings["load_s"] = time.perf_counter() - clock
 
     # Before the run's engines load: the check's engines are closed after it, so a GPU holds one model at a time.
     clock = time.perf_counter()
@@ -104,46 +115,104 @@ def run_suite(config: RunConfig) -> RunOutcome:
 
     scored: dict[str, tuple[Mapping[str, Score], ScoringStats]] = {}
     engines: dict[str, Executor] = {}
-    with ScoreCache(config.cache) as cache:
-        for label, spec in _labelled([*specs, *([config.gold_model] if config.gold_model else [])]):
-            clock = time.perf_counter()
-            engines[label] = create_executor(config.executor, spec, **config.executor_options())
-            timings[f"engine_load_s:{label}"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            with engines[label]:  # a Ray executor frees its actors (and GPUs) before the next model loads
-                scored[label] = score_requests(
-                    requests,
-                    engines[label],
-                    cache,
-                    token_budget=config.token_budget,
-                    hidden=needs_hidden,
-                    show_progress=config.show_progress,
-                )
-            timings[f"scoring_s:{label}"] = time.perf_counter() - clock
-    labels = list(scored)
-    main_label = labels[0]
-    engine = engines[main_label]
-    scores, stats = scored[main_label]
+    stream: StreamedScoring | None = None
+    # Written while scoring, beside the cache (the run directory stays untouched until the run is complete), and
+    # moved into the run directory with the other files; a killed run's leftover is swept by the next streamed run.
+    streamed_scores = temporary_beside(config.cache.parent / STREAMED_SCORES) if streams else None
+    try:
+        with ScoreCache(config.cache) as cache:
+            for label, spec in _labelled([*specs, *([config.gold_model] if config.gold_model else [])]):
+                clock = time.perf_counter()
+                engines[label] = create_executor(config.executor, spec, **config.executor_options())
+                timings[f"engine_load_s:{label}"] = time.perf_counter() - clock
+                clock = time.perf_counter()
+                with engines[label]:  # a Ray executor frees its actors (and GPUs) before the next model loads
+                    if streamed_scores is not None:
+                        stream = score_streamed(
+                            suite, protocol, options, engines[label], cache, streamed_scores,
+                            data_dir=config.data_dir, limit=config.limit, chunk_items=config.chunk_items,
+                            token_budget=config.token_budget, show_progress=config.show_progress,
+                        )
+                    else:
+                        scored[label] = score_requests(
+                            requests,
+                            engines[label],
+                            cache,
+                            token_budget=config.token_budget,
+                            hidden=needs_hidden,
+                            show_progress=config.show_progress,
+                        )
+                timings[f"scoring_s:{label}"] = time.perf_counter() - clock
+        labels = list(engines)
 
-    clock = time.perf_counter()
-    if getattr(protocol, "multi_model", False):
-        gold = scored[labels[-1]][0] if config.gold_model is not None else None
-        proxies = {label: scored[label][0] for label in labels[: len(specs)]}
-        result = protocol.evaluate_models(data.items, proxies, gold, options)
-    else:
-        result = protocol.evaluate(data.items, scores, options)
-    if not result.per_item.shape[0]:
-        raise ScoreError(
-            f"no item of suite '{suite.name}' could be evaluated: {result.excluded or 'no items'}; "
-            "nothing was written (scores computed so far are kept in the cache)"
-        )
-    timings["evaluate_s"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        if stream is not None:
+            result = protocol.summarize(stream.outcomes, options)
+            stats, n_items, provenance, lengths = stream.stats, stream.n_items, stream.provenance, stream.lengths
+        else:
+            scores, stats = scored[labels[0]]
+            if getattr(protocol, "multi_model", False):
+                gold = scored[labels[-1]][0] if config.gold_model is not None else None
+                proxies = {label: scored[label][0] for label in labels[: len(specs)]}
+                result = protocol.evaluate_models(data.items, proxies, gold, options)
+            else:
+                result = protocol.evaluate(data.items, scores, options)
+            n_items, provenance = len(data.items), data.provenance
+            lengths = [scores[r.key].n_tokens for r in _unique(requests)]
+        if not result.per_item.shape[0]:
+            raise ScoreError(
+                f"no item of suite '{suite.name}' could be evaluated: {result.excluded or 'no items'}; "
+                "nothing was written (scores computed so far are kept in the cache)"
+            )
+        timings["evaluate_s"] = time.perf_counter() - clock
+        evaluated = _Evaluated(result, stats, n_items, provenance, lengths)
+        if streamed_scores is not None:
+            evaluated.scores_file = streamed_scores
+        else:
+            evaluated.requests, evaluated.scores = requests, scores
+        outcome = _finish(config, suite, options, out, evaluated, engines, parity, started, timings)
+    finally:
+        if streamed_scores is not None:
+            streamed_scores.unlink(missing_ok=True)
+    return outcome
 
+
+@dataclass
+class _Evaluated:
+    """A scored and evaluated run, whichever path (whole suite or streamed) produced it."""
+
+    result: ProtocolResult
+    stats: ScoringStats
+    n_items: int
+    provenance: list[dict[str, Any]]
+    lengths: Sequence[int]  # token counts of the unique requests, first-seen order
+    requests: Sequence[ScoreRequest] = ()  # whole-suite path: scores.parquet is written from these ...
+    scores: Mapping[str, Score] = field(default_factory=dict)
+    scores_file: Path | None = None  # ... streamed path: it was written while scoring
+
+
+def _finish(
+    config: RunConfig,
+    suite: Any,
+    options: MetricOptions,
+    out: Path,
+    evaluated: _Evaluated,
+    engines: dict[str, Executor],
+    parity: dict[str, Any] | None,
+    started: datetime,
+    timings: dict[str, float],
+) -> RunOutcome:
+    """results.json, run.json and the rest of the run directory from a scored and evaluated run."""
+    from rmbench.rundir import write_run_directory
+    from rmbench.scoring import planned_padding
+
+    result, stats = evaluated.result, evaluated.stats
+    specs = [config.model, *config.ensemble]
+    engine = next(iter(engines.values()))
     budget = config.token_budget or engine.default_batch_tokens
-    lengths = [scores[r.key].n_tokens for r in _unique(requests)]
-    real, padded = planned_padding(lengths, budget)
+    real, padded = planned_padding(evaluated.lengths, budget)
     counts = {
-        "items": len(data.items),
+        "items": evaluated.n_items,
         "items_evaluated": int(result.per_item.shape[0]),
         "requests": stats.requests,
         "unique_requests": stats.unique_requests,
@@ -153,7 +222,6 @@ def run_suite(config: RunConfig) -> RunOutcome:
         "truncated": stats.truncated,
         "invalid_scores": stats.invalid_scores,
     }
-    out = config.out or Path("runs") / suite.name / model_slug(config.model)
     results = {
         "suite": {
             "name": suite.name,
@@ -161,7 +229,7 @@ def run_suite(config: RunConfig) -> RunOutcome:
             "protocol": suite.protocol,
             "content_hash": suite.content_hash,
         },
-        "data": data.provenance,
+        "data": evaluated.provenance,
         "model": {
             "spec": config.model.model_dump(),
             "fingerprint": engine.fingerprint,
@@ -195,7 +263,8 @@ def run_suite(config: RunConfig) -> RunOutcome:
         "batch_real_tokens": stats.real_tokens,
         "batch_padded_tokens": stats.padded_tokens,
     }
-    write_run_directory(out, results, result, requests, scores, execution)
+    scores_source = evaluated.scores_file if evaluated.scores_file is not None else evaluated.requests
+    write_run_directory(out, results, result, scores_source, evaluated.scores, execution)
     if "curves" in result.extra:  # overoptimization: the curve plot, redrawable from results.json
         from rmbench.report.curves import write_curve_png
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,24 @@ def write_run_directory(
     out: Path,
     results: dict[str, Any],
     result: ProtocolResult,
-    requests: Sequence[ScoreRequest],
+    requests: Sequence[ScoreRequest] | Path,
     scores: Mapping[str, Score],
     execution: dict[str, Any],
 ) -> None:
     """Write every file of the run directory; results.json lands last, so its presence means the directory is
-    complete."""
+    complete. ``requests`` may instead be a scores.parquet already written while scoring (a streamed run, see
+    ``rmbench.streamed``): it is moved into place with the other files."""
     document = {"schema_version": RESULTS_SCHEMA_VERSION, "rmbench_version": __version__} | results
     document["environment"] = environment()
+    if isinstance(requests, Path):
+        written = requests  # moved, not renamed: it may come from another file system (beside the cache)
+        write_scores: Callable[[Path], object] = lambda p: shutil.move(written, p)  # noqa: E731
+    else:
+        write_scores = lambda p: write_scores_parquet(p, requests, scores)  # noqa: E731
     _write_together(
         out,
         {
-            SCORES: lambda p: write_scores_parquet(p, requests, scores),
+            SCORES: write_scores,
             ITEMS: lambda p: result.per_item.to_parquet(p, index=False),
             REPORT: lambda p: p.write_text(markdown_report(document), encoding="utf-8"),
             EXECUTION: lambda p: p.write_text(json_document(execution), encoding="utf-8"),
@@ -85,26 +92,47 @@ def write_scores_parquet(
     path: Path, requests: Sequence[ScoreRequest], scores: Mapping[str, Score], chunk_rows: int | None = None
 ) -> None:
     """scores.parquet, one row group per ``chunk_rows`` unique requests; reads back as ``scores_frame`` would."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [
-            ("request", pa.string()),
-            ("prompt", pa.string()),
-            ("response", pa.string()),
-            ("score", pa.float64()),
-            ("step_scores", pa.list_(pa.float64())),
-            ("n_tokens", pa.int64()),
-            ("truncated", pa.bool_()),
-        ]
-    )
     unique = unique_requests(list(requests))
     chunk_rows = chunk_rows or SCORES_CHUNK_ROWS
-    with pq.ParquetWriter(path, schema) as writer:
+    with ScoresParquetWriter(path) as writer:
         for start in range(0, len(unique), chunk_rows):
-            frame = scores_frame(unique[start : start + chunk_rows], scores)
-            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            writer.write(unique[start : start + chunk_rows], scores)
+
+
+class ScoresParquetWriter:
+    """scores.parquet written in pieces: each ``write`` appends one row group (rows as ``scores_frame`` builds)."""
+
+    def __init__(self, path: Path):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        self.schema = pa.schema(
+            [
+                ("request", pa.string()),
+                ("prompt", pa.string()),
+                ("response", pa.string()),
+                ("score", pa.float64()),
+                ("step_scores", pa.list_(pa.float64())),
+                ("n_tokens", pa.int64()),
+                ("truncated", pa.bool_()),
+            ]
+        )
+        self._writer = pq.ParquetWriter(path, self.schema)
+
+    def write(self, requests: Sequence[ScoreRequest], scores: Mapping[str, Score]) -> None:
+        """Append the rows of ``requests`` (unique; the caller de-duplicates)."""
+        if not requests:
+            return
+        for start in range(0, len(requests), SCORES_CHUNK_ROWS):
+            frame = scores_frame(requests[start : start + SCORES_CHUNK_ROWS], scores)
+            self._writer.write_table(self._pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
+
+    def __enter__(self) -> ScoresParquetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.close()
 
 
 def scores_frame(requests: Sequence[ScoreRequest], scores: Mapping[str, Score]) -> pd.DataFrame:

@@ -180,6 +180,7 @@ def score_requests(
     token_budget: int | None = None,
     hidden: bool = False,
     show_progress: bool = True,
+    label: str = "scoring",
 ) -> tuple[dict[str, Score], ScoringStats]:
     """Score every request (cached ones are read back, the rest computed and cached). Returns key → Score.
 
@@ -200,7 +201,7 @@ def score_requests(
 
     kill_after = int(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
     with _progress(show_progress and bool(todo)) as progress:
-        task = progress.add_task("scoring", total=len(todo))
+        task = progress.add_task(label, total=len(todo))
         for batch in executor.scored_batches(todo, budget, hidden=hidden):
             cache.put_many(fingerprint, zip(batch.keys, batch.scores))
             scores.update(zip(batch.keys, batch.scores))

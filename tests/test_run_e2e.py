@@ -79,6 +79,8 @@ def test_sigkill_mid_run_then_resume_gives_identical_results(tiny_rm: Path, tmp_
 
     resumed = _cli([*common, "--cache", str(cache), "--out", str(out)])
     assert resumed.returncode == 0, resumed.stderr
+    # The scores.parquet the killed (streamed) run was writing beside the cache is swept by the next run.
+    assert not list(cache.parent.glob(".streamed-scores.parquet.*.tmp"))
     execution = json.loads((out / "run.json").read_text())
     assert execution["cache_hits"] > 0  # the killed run's batches were kept
     assert (out / "results.json").read_bytes() == (tmp_path / "ref" / "results.json").read_bytes()

@@ -108,3 +108,75 @@ def test_synthetic_pairs_are_deterministic_and_extend() -> None:
         user_turns = sum(m["role"] == "user" for m in record["prompt"])
         assert record["subset"] == f"turns-{user_turns}" and 1 <= user_turns <= 3
         assert record["prompt"][-1]["role"] == "user" and record["chosen"] and record["rejected"]
+
+
+# --- item chunks: a streamed run equals the whole-suite evaluation ---------------------------------------------------
+
+
+def _streamed(tmp_path: Path, name: str, suite: Path, chunk_items: int, engine: str = "random") -> Path:
+    out = tmp_path / name
+    spec = ModelSpec.build({"model": "", "engine": engine, "seed": 3})
+    run_suite(RunConfig(suite=str(suite), model=spec, out=out, cache=tmp_path / f"{name}.sqlite",
+                        chunk_items=chunk_items, show_progress=False))
+    return out
+
+
+@pytest.mark.parametrize("chunk_items", [1, 13, 150])
+def test_item_chunks_give_the_whole_suite_result(tmp_path: Path, chunk_items: int) -> None:
+    from rmbench.data import load_items
+    from rmbench.protocols import get_protocol
+    from rmbench.protocols.base import MetricOptions
+    from rmbench.suite import load_suite
+
+    suite_file = tmp_path / "streaming-small.yaml"
+    suite_file.write_text(SUITE)
+    out = _streamed(tmp_path, f"chunks{chunk_items}", suite_file, chunk_items)
+    one = _streamed(tmp_path, "one-chunk", suite_file, 10_000)
+    assert (out / "results.json").read_bytes() == (one / "results.json").read_bytes()  # provenance, metrics, counts
+    assert (out / "report.md").read_text() == (one / "report.md").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "items.parquet"), pd.read_parquet(one / "items.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"), pd.read_parquet(one / "scores.parquet"))
+
+    # ... and the protocol's evaluate on all items at once (the path non-streaming protocols take).
+    suite = load_suite(str(suite_file))
+    data = load_items(suite)
+    engine = create_engine(ModelSpec.build({"model": "", "engine": "random", "seed": 3}))
+    requests = get_protocol("pairwise").requests(data.items)
+    scores = dict(zip([r.key for r in requests], engine.score(engine.encode(requests))))
+    whole = get_protocol("pairwise").evaluate(data.items, scores, MetricOptions())
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"] == data.provenance
+    assert [m.as_dict() for m in whole.metrics] == results["metrics"]
+
+
+def test_requests_shared_across_chunks_are_written_once(tmp_path: Path) -> None:
+    from tests._reliability import pair, write_suite
+
+    # Every item shares its chosen response (and prompt) with another item: the same request in two chunks.
+    records = [pair(i, chosen="The shared answer.", rejected=f"Answer {i}.") | {"prompt": "One question?"}
+               for i in range(6)]
+    suite = write_suite(tmp_path / "data", records)
+    out = _streamed(tmp_path, "shared", suite, chunk_items=2, engine="length")
+    results = json.loads((out / "results.json").read_text())
+    assert results["counts"]["requests"] == 12 and results["counts"]["unique_requests"] == 7
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 7 and scores["request"].is_unique
+    assert results["counts"]["items_evaluated"] == 6
+
+
+def test_generated_chunks_stream_lazily_with_the_whole_digest(tmp_path: Path) -> None:
+    from rmbench.data.sources import read_generated, read_generated_chunks
+    from rmbench.suite import load_suite
+
+    suite_file = tmp_path / "streaming-small.yaml"
+    suite_file.write_text(SUITE)
+    source = load_suite(str(suite_file)).sources[0]
+    whole = read_generated(source)
+    chunks = read_generated_chunks(source, None, 40)
+    first = next(chunks)
+    assert len(first.records) == 40 and "sha256" not in first.provenance  # not all generated yet
+    rest = list(chunks)
+    assert [len(c.records) for c in rest] == [40, 40, 30]
+    assert first.records + [r for c in rest for r in c.records] == whole.records
+    assert first.provenance["sha256"] == whole.provenance["sha256"]
+    assert rest[-1].locators[-1] == whole.locators[-1] == "#149"

@@ -8,20 +8,20 @@ checks what must hold for every item (types, non-empty prompt and responses, uni
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmbench.data.builders import BUILDERS, BuildContext, Builder, FieldPath, resolve_fields
 from rmbench.data.convert import RecordProblem, optional
-from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_source
+from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
 from rmbench.errors import DataError, SuiteError
 
 if TYPE_CHECKING:
     from rmbench.suite import Source, Suite
 
-__all__ = ["DATA_DIR_ENV", "LoadedData", "builder_for", "load_items"]
+__all__ = ["DATA_DIR_ENV", "LoadedData", "builder_for", "iter_item_chunks", "load_items"]
 
 
 @dataclass(frozen=True)
@@ -99,21 +99,41 @@ def _source_provenance(source: Source, chunks: list[dict[str, Any]]) -> dict[str
 def load_items(suite: Suite, data_dir: Path | str | None = None, limit: int | None = None) -> LoadedData:
     """Load a suite's items. ``data_dir`` defaults to ``$RMBENCH_DATA_DIR``; ``limit`` keeps the first N items
     in source order (records after the N-th are not read or checked, and later sources are not loaded)."""
+    provenance: list[dict[str, Any]] = []
+    chunks = iter_item_chunks(suite, data_dir, limit, provenance=provenance)
+    items = [item for chunk in chunks for item in chunk]
+    return LoadedData(items=items, provenance=provenance)
+
+
+def iter_item_chunks(
+    suite: Suite,
+    data_dir: Path | str | None = None,
+    limit: int | None = None,
+    chunk_items: int | None = None,
+    provenance: list[dict[str, Any]] | None = None,
+) -> Iterator[list[Any]]:
+    """``load_items`` as a stream: the items in source order, in lists of at most ``chunk_items`` (None: one list
+    per file or source). A generator source without a transform is generated lazily in chunks (unless a limit is
+    given), so its records and items are never all in memory; a file is read whole, then handed out in chunks. Item ids are checked unique
+    across all chunks. Each source's provenance entry is appended to ``provenance`` once the source is exhausted,
+    identical to what ``load_items`` records."""
     from rmbench.protocols import get_protocol
 
     if limit is not None and limit < 1:
         raise ValueError("limit must be a positive number of items")
+    if chunk_items is not None and chunk_items < 1:
+        raise ValueError("chunk_items must be a positive number of items")
     builder = builder_for(get_protocol(suite.protocol).item_type, suite.origin)
     fields, problems = resolve_fields(builder, suite.fields)
     if problems:
         raise SuiteError("\n".join(f"{suite.origin}: fields.{p}" for p in problems))
     directory = data_dir_from(data_dir)
+    provenance = provenance if provenance is not None else []
 
-    items: list[Any] = []
+    count = 0
     where_is: dict[str, str] = {}
-    provenance: list[dict[str, Any]] = []
     for source in suite.sources:
-        if limit is not None and len(items) >= limit:
+        if limit is not None and count >= limit:
             provenance.append({"kind": "skipped", "source": source.describe(), "reason": f"--limit {limit} reached"})
             continue
         context = BuildContext(
@@ -123,17 +143,55 @@ def load_items(suite: Suite, data_dir: Path | str | None = None, limit: int | No
             id_prefix=source.id_prefix,
             allow_empty=source.allow_empty_responses,
         )
-        chunks = []
-        for raw in _joined_if_whole_source(source, read_source(source, directory)):
-            if limit is not None and len(items) >= limit:
+        chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
+        position = 0
+        # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
+        for raw in _raw_chunks(source, directory, chunk_items if limit is None else None):
+            if limit is not None and count >= limit:
                 break
             records, locators = _transformed(source, raw)
-            built = _build(builder, context, records, locators, raw.display, where_is, items, limit)
-            if built == 0 and limit is None:
-                raise DataError("no items: the file is empty or every record was filtered out", source=raw.display)
-            chunks.append({**raw.provenance, "records": len(records), "items": built})
-        provenance.append(_source_provenance(source, chunks))
-    return LoadedData(items=items, provenance=provenance)
+            room = None if limit is None else limit - count
+            # Positions (default ids) count from each file's start; a streamed generator's chunks continue them.
+            streamed = bool(chunks) and chunks[-1][0] is raw.provenance
+            first = position if streamed else 0
+            items = _build(builder, context, records, locators, raw.display, where_is, room, first)
+            position = first + len(records)
+            count += len(items)
+            chunks.append((raw.provenance, len(records), len(items), raw.display))
+            del records, locators
+            step = chunk_items or max(len(items), 1)
+            for start in range(0, len(items), step):
+                yield items[start : start + step]
+        entries = []
+        for raw_provenance, n_records, n_items, display in _merge_streamed(chunks):
+            if n_items == 0 and limit is None:
+                raise DataError("no items: the file is empty or every record was filtered out", source=display)
+            entries.append({**raw_provenance, "records": n_records, "items": n_items})
+        provenance.append(_source_provenance(source, entries))
+
+
+def _raw_chunks(source: Source, directory: Path | None, chunk_items: int | None) -> Iterator[RawRecords]:
+    """A source's records as read: a generator without a transform in lazily generated chunks when chunking,
+    otherwise the files (joined when the transform needs the whole source)."""
+    if chunk_items is not None and source.generator is not None and source.transform is None:
+        yield from read_generated_chunks(source, directory, chunk_items)
+    else:
+        yield from _joined_if_whole_source(source, read_source(source, directory))
+
+
+def _merge_streamed(
+    chunks: list[tuple[dict[str, Any], int, int, str]],
+) -> list[tuple[dict[str, Any], int, int, str]]:
+    """One entry per raw source: consecutive chunks of one streamed generator share a provenance dict (by
+    identity), so their record and item counts add up to what reading it whole records."""
+    merged: list[tuple[dict[str, Any], int, int, str]] = []
+    for provenance, n_records, n_items, display in chunks:
+        if merged and merged[-1][0] is provenance:
+            last = merged[-1]
+            merged[-1] = (provenance, last[1] + n_records, last[2] + n_items, display)
+        else:
+            merged.append((provenance, n_records, n_items, display))
+    return merged
 
 
 def _build(
@@ -143,13 +201,14 @@ def _build(
     locators: list[str],
     display: str,
     where_is: dict[str, str],
-    items: list[Any],
-    limit: int | None,
-) -> int:
+    room: int | None,
+    first_position: int = 0,
+) -> list[Any]:
+    """Items of ``records`` (at most ``room``), each id checked against every id seen so far (``where_is``)."""
     id_path: FieldPath = context.fields["id"]
-    built = 0
-    for position, (record, locator) in enumerate(zip(records, locators)):
-        if limit is not None and len(items) >= limit:
+    items: list[Any] = []
+    for position, (record, locator) in enumerate(zip(records, locators), start=first_position):
+        if room is not None and len(items) >= room:
             break
         label = _record_label(record, locator, id_path.path)
         try:
@@ -166,5 +225,4 @@ def _build(
             )
         where_is[item.id] = here
         items.append(item)
-        built += 1
-    return built
+    return items

@@ -12,8 +12,10 @@ import glob
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,14 +242,49 @@ def read_generated(source: Source, data_dir: Path | None = None) -> RawRecords:
     return RawRecords(records, [f"#{i}" for i in range(len(records))], display, provenance)
 
 
+def read_generated_chunks(source: Source, data_dir: Path | None, chunk_records: int) -> Iterator[RawRecords]:
+    """``read_generated`` in pieces of at most ``chunk_records`` records, generated lazily, so a large generated
+    suite streams. The chunks share one provenance dict, whose ``sha256`` (the same digest as ``read_generated``'s)
+    is filled in once the last chunk has been consumed."""
+    from rmbench.generators import iter_generate
+
+    generator = source.generator
+    assert generator is not None
+    provenance: dict[str, Any] = {"kind": "generator", "generator": generator.name, "params": generator.params}
+    display = f"generator {generator.name}"
+    digest = _RecordsDigest()
+    records = iter_generate(generator.name, generator.params, data_dir=data_dir)
+    start = 0
+    while chunk := list(itertools.islice(records, chunk_records)):
+        digest.update(chunk)
+        yield RawRecords(chunk, [f"#{i}" for i in range(start, start + len(chunk))], display, provenance)
+        start += len(chunk)
+    provenance["sha256"] = digest.hexdigest()
+
+
+class _RecordsDigest:
+    """sha256 of ``json.dumps(records, sort_keys=True)``, fed record by record, so a 100k-record generated suite is
+    never held in memory as one string (nor, streamed, as one list)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"[")
+        self._count = 0
+
+    def update(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            text = json.dumps(record, sort_keys=True, ensure_ascii=False)
+            self._hash.update(((", " if self._count else "") + text).encode("utf-8"))
+            self._count += 1
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(b"]")
+        return final.hexdigest()
+
+
 def _records_digest(records: list[dict[str, Any]]) -> str:
-    """sha256 of ``json.dumps(records, sort_keys=True)``, hashed record by record so a 100k-record generated suite
-    is never held twice in memory as one string."""
-    digest = hashlib.sha256(b"[")
-    for index, record in enumerate(records):
-        text = json.dumps(record, sort_keys=True, ensure_ascii=False)
-        digest.update(((", " if index else "") + text).encode("utf-8"))
-    digest.update(b"]")
+    digest = _RecordsDigest()
+    digest.update(records)
     return digest.hexdigest()
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from rmbench.errors import SuiteError
 
-__all__ = ["GENERATORS", "generate", "get_generator"]
+__all__ = ["GENERATORS", "generate", "get_generator", "iter_generate"]
 
 #: generator name -> module
 GENERATORS: dict[str, str] = {
@@ -46,3 +47,13 @@ def generate(name: str, params: dict[str, Any], data_dir: Path | str | None = No
     else:
         records = module.generate(validated)
     return records
+
+
+def iter_generate(name: str, params: dict[str, Any], data_dir: Path | str | None = None) -> Iterator[dict[str, Any]]:
+    """The records of ``generate``, one at a time: lazily where the generator offers ``iter_records(params)`` (so a
+    100k-record suite is never held whole), else from its list."""
+    module = get_generator(name)
+    if hasattr(module, "iter_records") and "data_dir" not in inspect.signature(module.generate).parameters:
+        yield from module.iter_records(module.Params.model_validate(params))
+    else:
+        yield from generate(name, params, data_dir=data_dir)

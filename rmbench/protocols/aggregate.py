@@ -17,7 +17,7 @@ import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
 from rmbench.items import PreferenceItem, Response
-from rmbench.protocols.base import Aggregation
+from rmbench.protocols.base import Aggregation, ItemOutcomes
 from rmbench.requests import Score, ScoreRequest
 
 _AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {
@@ -71,13 +71,16 @@ class ResolvedScores:
     excluded: dict[str, int] = field(default_factory=dict)
 
 
-def resolve_scores(items: Sequence[PreferenceItem], scores: Mapping[str, Score], how: Aggregation) -> ResolvedScores:
+def resolve_scores(
+    items: Sequence[PreferenceItem], scores: Mapping[str, Score], how: Aggregation, *, require_any: bool = True
+) -> ResolvedScores:
     """Look every response's score up by request key and aggregate it.
 
     Items with a missing score (``missing_score``) or any NaN/inf score after aggregation (``invalid_score``) are
-    left out and counted. Raises ScoreError when no item is left: a metric over nothing is no metric.
+    left out and counted. Raises ScoreError when no item is left: a metric over nothing is no metric (a chunk of
+    a streamed run passes ``require_any=False``; the whole run is checked when it is summarized).
     """
-    if not items:
+    if not items and require_any:
         raise DataError("no items to evaluate")
     resolved, excluded = ResolvedScores(), Counter[str]()
     for item in items:
@@ -92,7 +95,7 @@ def resolve_scores(items: Sequence[PreferenceItem], scores: Mapping[str, Score],
             resolved.chosen.append(array[: len(item.chosen)])
             resolved.rejected.append(array[len(item.chosen) :])
     resolved.excluded = dict(sorted(excluded.items()))
-    if not resolved.items:
+    if not resolved.items and require_any:
         raise ScoreError(f"no item has valid scores for every response (excluded: {resolved.excluded})")
     return resolved
 
@@ -118,3 +121,9 @@ def per_item_frame(items: Sequence[PreferenceItem], **columns: Sequence[float] |
     for name, values in columns.items():
         frame[name] = np.asarray(values, dtype=float)
     return frame
+
+
+def require_evaluated(outcomes: ItemOutcomes) -> None:
+    """A suite result needs at least one evaluated item (chunks of a streamed run may have none on their own)."""
+    if not len(outcomes.per_item):
+        raise ScoreError(f"no item has valid scores for every response (excluded: {outcomes.excluded})")

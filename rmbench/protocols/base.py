@@ -91,6 +91,33 @@ class ProtocolResult:
         raise KeyError(f"{name} ({scope})")
 
 
+@dataclass
+class ItemOutcomes:
+    """Per-item outcomes of some items, before any suite-level statistic: what a streamed run keeps of each chunk.
+
+    Protocols whose per-item metrics depend on one item alone (pairwise, best-of-n) implement
+    ``outcomes(items, scores, options) -> ItemOutcomes`` and ``summarize(outcomes, options) -> ProtocolResult``, with
+    ``evaluate`` = ``summarize(outcomes(...))``; a run then scores and evaluates the items chunk by chunk and keeps
+    only these small frames."""
+
+    per_item: pd.DataFrame
+    excluded: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def concat(cls, parts: Sequence[ItemOutcomes]) -> ItemOutcomes:
+        """The outcomes of consecutive chunks as one (item order kept, counts added, ``extra`` lists merged)."""
+        frames = [p.per_item for p in parts if len(p.per_item)] or [parts[0].per_item]
+        excluded: dict[str, int] = {}
+        extra: dict[str, Any] = {}
+        for part in parts:
+            for reason, n in part.excluded.items():
+                excluded[reason] = excluded.get(reason, 0) + n
+            for key, values in part.extra.items():
+                extra[key] = sorted(set(extra.get(key, [])) | set(values))
+        return cls(pd.concat(frames, ignore_index=True), dict(sorted(excluded.items())), extra)
+
+
 class ScoringProtocol(TypingProtocol):
     """One per module under rmbench/protocols; registered by name in ``rmbench.protocols.PROTOCOLS``."""
 

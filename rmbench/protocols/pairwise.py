@@ -12,8 +12,14 @@ from typing import ClassVar
 import numpy as np
 
 from rmbench.items import PreferenceItem
-from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
-from rmbench.protocols.base import MetricOptions, ProtocolResult
+from rmbench.protocols.aggregate import (
+    per_item_frame,
+    preference_requests,
+    require_counts,
+    require_evaluated,
+    resolve_scores,
+)
+from rmbench.protocols.base import ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import pairwise_outcome, sectioned_metrics
 
@@ -30,16 +36,30 @@ class PairwiseProtocol:
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
+        return self.summarize(self.outcomes(items, scores, options, require_any=True), options)
+
+    def outcomes(
+        self,
+        items: Sequence[PreferenceItem],
+        scores: Mapping[str, Score],
+        options: MetricOptions,
+        *,
+        require_any: bool = False,
+    ) -> ItemOutcomes:
         for item in items:
             require_counts(item, self.name, chosen=1, rejected=1)
-        resolved = resolve_scores(items, scores, options.aggregate)
+        resolved = resolve_scores(items, scores, options.aggregate, require_any=require_any)
         chosen = np.array([c[0] for c in resolved.chosen])
         rejected = np.array([r[0] for r in resolved.rejected])
         frame = per_item_frame(resolved.items, accuracy=pairwise_outcome(chosen, rejected, options.tie_policy))
-        table = sectioned_metrics(frame, ["accuracy"], options)
+        return ItemOutcomes(frame, resolved.excluded)
+
+    def summarize(self, outcomes: ItemOutcomes, options: MetricOptions) -> ProtocolResult:
+        require_evaluated(outcomes)
+        table = sectioned_metrics(outcomes.per_item, ["accuracy"], options)
         return ProtocolResult(
             metrics=table.metric_values(),
-            per_item=frame,
-            excluded=resolved.excluded,
+            per_item=outcomes.per_item,
+            excluded=outcomes.excluded,
             extra={"tie_policy": options.tie_policy, "aggregate": options.aggregate, **table.notes()},
         )

@@ -13,8 +13,14 @@ from typing import ClassVar
 import numpy as np
 
 from rmbench.items import PreferenceItem
-from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
-from rmbench.protocols.base import MetricOptions, ProtocolResult
+from rmbench.protocols.aggregate import (
+    per_item_frame,
+    preference_requests,
+    require_counts,
+    require_evaluated,
+    resolve_scores,
+)
+from rmbench.protocols.base import ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 
@@ -31,9 +37,19 @@ class BestOfNProtocol:
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
+        return self.summarize(self.outcomes(items, scores, options, require_any=True), options)
+
+    def outcomes(
+        self,
+        items: Sequence[PreferenceItem],
+        scores: Mapping[str, Score],
+        options: MetricOptions,
+        *,
+        require_any: bool = False,
+    ) -> ItemOutcomes:
         for item in items:
             require_counts(item, self.name, chosen=1, rejected=None)
-        resolved = resolve_scores(items, scores, options.aggregate)
+        resolved = resolve_scores(items, scores, options.aggregate, require_any=require_any)
         good = np.array([c[0] for c in resolved.chosen])
         g, t = win_tie_counts(good, padded(resolved.rejected))
         frame = per_item_frame(
@@ -41,16 +57,19 @@ class BestOfNProtocol:
             accuracy=one_vs_many_accuracy(g, t, options.tie_policy),
             mrr=reciprocal_rank(g, t, options.tie_policy),
         )
-        table = sectioned_metrics(frame, ["accuracy", "mrr"], options)
-        n_rejected = sorted({len(r) for r in resolved.rejected})
+        return ItemOutcomes(frame, resolved.excluded, {"n_rejected": sorted({len(r) for r in resolved.rejected})})
+
+    def summarize(self, outcomes: ItemOutcomes, options: MetricOptions) -> ProtocolResult:
+        require_evaluated(outcomes)
+        table = sectioned_metrics(outcomes.per_item, ["accuracy", "mrr"], options)
         return ProtocolResult(
             metrics=table.metric_values(),
-            per_item=frame,
-            excluded=resolved.excluded,
+            per_item=outcomes.per_item,
+            excluded=outcomes.excluded,
             extra={
                 "tie_policy": options.tie_policy,
                 "aggregate": options.aggregate,
-                "n_rejected": n_rejected,
+                "n_rejected": outcomes.extra.get("n_rejected", []),
                 **table.notes(),
             },
         )
