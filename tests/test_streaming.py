@@ -180,3 +180,18 @@ def test_generated_chunks_stream_lazily_with_the_whole_digest(tmp_path: Path) ->
     assert first.records + [r for c in rest for r in c.records] == whole.records
     assert first.provenance["sha256"] == whole.provenance["sha256"]
     assert rest[-1].locators[-1] == whole.locators[-1] == "#149"
+
+
+def test_best_of_n_streams_to_the_same_result(tmp_path: Path) -> None:
+    """math-robustness (one correct vs several incorrect) in chunks of 7 items equals one chunk, byte for byte."""
+    runs = []
+    for chunk_items in (7, 10_000):
+        out = tmp_path / f"chunks{chunk_items}"
+        run_suite(RunConfig(suite="math-robustness", model=ModelSpec.build({"model": "", "engine": "length"}),
+                            out=out, cache=tmp_path / f"{chunk_items}.sqlite", chunk_items=chunk_items,
+                            show_progress=False))
+        runs.append(out)
+    assert (runs[0] / "results.json").read_bytes() == (runs[1] / "results.json").read_bytes()
+    results = json.loads((runs[0] / "results.json").read_text())
+    assert results["counts"]["items_evaluated"] > 7 and results["extra"]["n_rejected"]
+    pd.testing.assert_frame_equal(pd.read_parquet(runs[0] / "items.parquet"), pd.read_parquet(runs[1] / "items.parquet"))

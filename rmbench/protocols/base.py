@@ -118,6 +118,15 @@ class ItemOutcomes:
         return cls(pd.concat(frames, ignore_index=True), dict(sorted(excluded.items())), extra)
 
 
+class ItemLocalProtocol:
+    """Base of protocols that implement ``outcomes`` and ``summarize`` (see ``ItemOutcomes``): evaluating all items
+    at once is the one-chunk case of a streamed run, so both paths share every line."""
+
+    def evaluate(self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult:
+        outcomes = self.outcomes(items, scores, options, require_any=True)  # type: ignore[attr-defined]
+        return self.summarize(outcomes, options)  # type: ignore[attr-defined,no-any-return]
+
+
 class ScoringProtocol(TypingProtocol):
     """One per module under rmbench/protocols; registered by name in ``rmbench.protocols.PROTOCOLS``."""
 

@@ -19,12 +19,12 @@ from rmbench.protocols.aggregate import (
     require_evaluated,
     resolve_scores,
 )
-from rmbench.protocols.base import ItemOutcomes, MetricOptions, ProtocolResult
+from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import pairwise_outcome, sectioned_metrics
 
 
-class PairwiseProtocol:
+class PairwiseProtocol(ItemLocalProtocol):
     """Metric ``accuracy``: per item 1 / 0.5 / 0 (expected tie policy) or 1 / 0 (strict)."""
 
     name: ClassVar[str] = "pairwise"
@@ -32,11 +32,6 @@ class PairwiseProtocol:
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         return preference_requests(items)
-
-    def evaluate(
-        self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
-    ) -> ProtocolResult:
-        return self.summarize(self.outcomes(items, scores, options, require_any=True), options)
 
     def outcomes(
         self,

@@ -20,12 +20,12 @@ from rmbench.protocols.aggregate import (
     require_evaluated,
     resolve_scores,
 )
-from rmbench.protocols.base import ItemOutcomes, MetricOptions, ProtocolResult
+from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 
 
-class BestOfNProtocol:
+class BestOfNProtocol(ItemLocalProtocol):
     """Metrics ``accuracy`` and ``mrr`` over items with 1 chosen and N ≥ 1 rejected responses."""
 
     name: ClassVar[str] = "best_of_n"
@@ -33,11 +33,6 @@ class BestOfNProtocol:
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         return preference_requests(items)
-
-    def evaluate(
-        self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
-    ) -> ProtocolResult:
-        return self.summarize(self.outcomes(items, scores, options, require_any=True), options)
 
     def outcomes(
         self,
