@@ -92,21 +92,20 @@ def write_scores_parquet(
     path: Path, requests: Sequence[ScoreRequest], scores: Mapping[str, Score], chunk_rows: int | None = None
 ) -> None:
     """scores.parquet, one row group per ``chunk_rows`` unique requests; reads back as ``scores_frame`` would."""
-    unique = unique_requests(list(requests))
-    chunk_rows = chunk_rows or SCORES_CHUNK_ROWS
-    with ScoresParquetWriter(path) as writer:
-        for start in range(0, len(unique), chunk_rows):
-            writer.write(unique[start : start + chunk_rows], scores)
+    with ScoresParquetWriter(path, chunk_rows) as writer:
+        writer.write(unique_requests(list(requests)), scores)
 
 
 class ScoresParquetWriter:
-    """scores.parquet written in pieces: each ``write`` appends one row group (rows as ``scores_frame`` builds)."""
+    """scores.parquet written in pieces: ``write`` appends rows (as ``scores_frame`` builds them) in row groups of
+    ``rows_per_group``, so no more than one group's prompt JSON is in memory at once."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, rows_per_group: int | None = None):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._pa = pa
+        self.rows_per_group = rows_per_group or SCORES_CHUNK_ROWS
         self.schema = pa.schema(
             [
                 ("request", pa.string()),
@@ -122,10 +121,8 @@ class ScoresParquetWriter:
 
     def write(self, requests: Sequence[ScoreRequest], scores: Mapping[str, Score]) -> None:
         """Append the rows of ``requests`` (unique; the caller de-duplicates)."""
-        if not requests:
-            return
-        for start in range(0, len(requests), SCORES_CHUNK_ROWS):
-            frame = scores_frame(requests[start : start + SCORES_CHUNK_ROWS], scores)
+        for start in range(0, len(requests), self.rows_per_group):
+            frame = scores_frame(requests[start : start + self.rows_per_group], scores)
             self._writer.write_table(self._pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
 
     def __enter__(self) -> ScoresParquetWriter:

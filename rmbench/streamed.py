@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from rmbench.rundir import ScoresParquetWriter
 from rmbench.scoring import ScoringStats, score_requests
 from rmbench.suite import Suite
 
+
 @dataclass
 class StreamedScoring:
     """What a streamed run keeps: per-item outcomes, provenance, counts, and the unique requests' token lengths in
@@ -34,7 +35,7 @@ class StreamedScoring:
     provenance: list[dict[str, Any]]
     stats: ScoringStats
     n_items: int
-    lengths: array = field(default_factory=lambda: array("l"))
+    lengths: array
 
 
 def score_streamed(
@@ -65,8 +66,10 @@ def score_streamed(
             scores, chunk = score_requests(requests, executor, cache, token_budget=token_budget,
                                            show_progress=show_progress, label=label)
             parts.append(protocol.outcomes(items, scores, options))
-            new = [r for r in unique_requests(requests) if _digest(r.key) not in written]
-            written.update(_digest(r.key) for r in new)
+            unique = unique_requests(requests)
+            digests = [_digest(r.key) for r in unique]
+            new = [r for r, digest in zip(unique, digests) if digest not in written]
+            written.update(digests)
             writer.write(new, scores)
             lengths.extend(scores[r.key].n_tokens for r in new)
             _add(stats, chunk, new_unique=len(new),

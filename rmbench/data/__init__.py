@@ -114,9 +114,9 @@ def iter_item_chunks(
 ) -> Iterator[list[Any]]:
     """``load_items`` as a stream: the items in source order, in lists of at most ``chunk_items`` (None: one list
     per file or source). A generator source without a transform is generated lazily in chunks (unless a limit is
-    given), so its records and items are never all in memory; a file is read whole, then handed out in chunks. Item ids are checked unique
-    across all chunks. Each source's provenance entry is appended to ``provenance`` once the source is exhausted,
-    identical to what ``load_items`` records."""
+    given), so its records and items are never all in memory; a file is read whole, then handed out in chunks.
+    Item ids are checked unique across all chunks. Each source's provenance entry is appended to ``provenance``
+    once the source is exhausted, identical to what ``load_items`` records."""
     from rmbench.protocols import get_protocol
 
     if limit is not None and limit < 1:
