@@ -1,0 +1,1 @@
+"""A run's results: the typed results.json contract, the run directory, and re-scoring from kept scores."""
