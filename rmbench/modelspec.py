@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rmbench.errors import ModelSpecError
 
 Activation = Literal["none", "sigmoid", "tanh", "log_sigmoid"]
+
+#: A step tag turns a classifier engine into its process-RM engine, so ``--step-tag`` alone switches a run to
+#: per-step scoring and the engine name (hence the engine class, the results and the cache key) says so.
+PROCESS_ENGINES: dict[str, str] = {"hf": "hf-prm", "vllm": "vllm-prm"}
 
 
 class ModelSpec(BaseModel):
@@ -59,6 +63,14 @@ class ModelSpec(BaseModel):
     trust_remote_code: bool = False
     seed: int = Field(0, description="Seed for engines with randomness (the random baseline).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _process_engine_for_step_tag(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("step_tag") is not None:
+            engine = data.get("engine", "hf")
+            data = {**data, "engine": PROCESS_ENGINES.get(engine, engine)}
+        return data
 
     def score_options(self) -> dict[str, Any]:
         """The options that change a score (the cache key). Device and batch size must not, so they are left out."""
@@ -128,3 +140,33 @@ def _is_file(text: str) -> bool:
         return Path(text).is_file()
     except (OSError, ValueError):
         return False
+
+
+def resolve_dtype_name(spec: ModelSpec, device_type: str) -> str:
+    """The dtype a model is loaded in on ``device_type`` ("cpu", "cuda", ...): ``auto`` is float32 on CPU and
+    bfloat16 on an accelerator. The one rule every engine loads by and fingerprints with, so that an fp32 CPU run
+    and a bf16 GPU run of one spec never share cached scores."""
+    if spec.dtype != "auto":
+        return spec.dtype
+    return "float32" if device_type == "cpu" else "bfloat16"
+
+
+def model_identity(model: str, revision: str | None) -> dict[str, Any]:
+    """What a model's weights and tokenizer are: a local path's content digest (not its name, so a moved
+    directory keeps its cache and a retrained one loses it), else the hub id and revision."""
+    local = Path(model) if model else None
+    if local is not None and local.exists():
+        return {"content": directory_digest(local) if local.is_dir() else stable_hash(local.read_bytes().hex())}
+    return {"model": model, "revision": revision}
+
+
+def engine_fingerprint(spec: ModelSpec, fields: tuple[str, ...], *, with_model: bool = True, **resolved: Any) -> str:
+    """An engine's cache key: its name, the model's identity (unless ``with_model`` is off: an engine that reads no
+    ``spec.model``), the spec ``fields`` that change its scores, and ``resolved`` values (the loaded dtype, a chat
+    template's text hash, a reference model's identity, ...).
+
+    Engine names are never shared: hf and vLLM run different kernels (``rmbench check-engine`` measures by how
+    much), so a score cached by one must not stand in for the other's."""
+    identity = model_identity(spec.model, spec.revision) if with_model and spec.model else None
+    options = {name: getattr(spec, name) for name in sorted(fields)}
+    return stable_hash({"engine": spec.engine, "identity": identity, "options": options, "resolved": resolved})

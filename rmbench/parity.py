@@ -192,7 +192,8 @@ def check_engines(
         raise ValueError(f"check_engines compares two engines (reference, candidate), got {list(engines)}")
     labelled = list(canary) if canary is not None else canary_requests(spec)
     requests = [request for _, request in labelled]
-    scored = [_score_fresh(spec.model_copy(update={"engine": name}), requests) for name in engines]
+    # Built, not copied: a step tag turns each engine name into its process-RM engine (hf -> hf-prm).
+    scored = [_score_fresh(ModelSpec.build({**spec.model_dump(), "engine": name}), requests) for name in engines]
     (reference, reference_info), (candidate, candidate_info) = scored
     dtype = str(reference_info.get("dtype", "float32"))
     diffs = tuple(

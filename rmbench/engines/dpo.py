@@ -23,11 +23,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rmbench.engines.base import Encoded
-from rmbench.engines.causal_lm import ChatTokenizer
-from rmbench.engines.hf import truncate_ids
+from rmbench.engines.base import Encoded, SpecFingerprint
+from rmbench.engines.devices import (
+    CPU_BATCH_TOKENS,
+    resolve_device,
+    torch_dtype_name,
+    vllm_dtype_name,
+)
+from rmbench.engines.encoding import ChatEncoder, chat_template_key, truncate_ids
 from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec, model_fingerprint
+from rmbench.modelspec import ModelSpec, engine_fingerprint, model_identity
 from rmbench.requests import Score, ScoreRequest
 
 
@@ -70,14 +75,14 @@ class DPOInput:
     targets: list[int]
 
 
-def split_prompt_response(chat: ChatTokenizer, request: ScoreRequest) -> tuple[list[int], list[int]]:
+def split_prompt_response(chat: ChatEncoder, request: ScoreRequest) -> tuple[list[int], list[int]]:
     """(prompt ids, response ids) from two renderings of the chat template."""
     prompt_messages = [{"role": role, "content": content} for role, content in request.prompt]
     prompt_text = chat.render(prompt_messages, generation_prompt=True)
     full_text = chat.render(request.messages())
     if not full_text.startswith(prompt_text):
         raise ModelSpecError(
-            f"chat template ({chat.template_source}): the conversation with the response does not start with the "
+            f"chat template ({chat.chat_template_source}): the conversation with the response does not start with the "
             "prompt rendered with its generation prompt, so the response tokens cannot be told apart"
         )
     return chat.ids(prompt_text), chat.ids(full_text[len(prompt_text) :], continuation=True)
@@ -93,19 +98,48 @@ def fit(prompt: list[int], response: list[int], spec: ModelSpec, special_ids: se
     return DPOInput(ids=[ids[p] for p in kept], targets=targets), truncated
 
 
-class DPOEngineBase:
-    """Encoding, the reward formula and the fingerprint; backends provide ``response_logprobs``."""
+class DPOEngineBase(SpecFingerprint):
+    """Encoding, the reward formula and the fingerprint; backends provide ``response_logprobs`` and their dtype."""
 
     default_batch_tokens: int
     policy: Any  # the backend's model objects, set by subclasses
     reference: Any  # None in reference-free mode
+    #: The spec fields that change a DPO reward besides ``DPOOptions`` and the resolved dtype. Padding side does not
+    #: (explicit position ids; tested batch-invariant on both sides), nor do reward_index, activation or the seed.
+    score_fields: tuple[str, ...] = ("max_length", "truncation_side", "trust_remote_code")
+
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        """The dtype this backend loads the policy (and reference) in."""
+        raise NotImplementedError
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        return cls._fingerprint(spec, DPOOptions.from_spec(spec))
+
+    @classmethod
+    def _fingerprint(cls, spec: ModelSpec, options: DPOOptions) -> str:
+        """The policy's key + every DPO option + the reference model's identity (content digest when local, so not
+        its path); the same as ``fingerprint_of(spec)`` whenever ``options`` are the spec's own."""
+        reference = None
+        if options.reference_model:
+            reference = model_identity(options.reference_model, options.reference_revision)
+        dpo = options.model_dump(exclude={"reference_model", "reference_revision"})
+        return engine_fingerprint(
+            spec,
+            cls.score_fields,
+            dtype=cls.dtype_of(spec),
+            chat_template=chat_template_key(spec),
+            dpo=dpo,
+            reference=reference,
+        )
 
     def __init__(self, spec: ModelSpec, options: DPOOptions | None = None):
         self.spec = spec
         self.options = options or DPOOptions.from_spec(spec)
-        self.chat = ChatTokenizer(spec)
+        self.chat = ChatEncoder(spec)
         if self.options.reference_model:
-            reference = ChatTokenizer(spec, self.options.reference_model, self.options.reference_revision)
+            reference = ChatEncoder(spec, self.options.reference_model, self.options.reference_revision)
             if not self.chat.same_vocabulary(reference):
                 raise ModelSpecError(
                     f"reference model '{self.options.reference_model}' has a different vocabulary from "
@@ -114,14 +148,7 @@ class DPOEngineBase:
 
     @cached_property
     def fingerprint(self) -> str:
-        reference = None
-        if self.options.reference_model:  # its identity (content digest when local), not its path
-            ref_spec = self.spec.model_copy(
-                update={"model": self.options.reference_model, "revision": self.options.reference_revision}
-            )
-            reference = model_fingerprint(ref_spec)
-        dpo = self.options.model_dump(exclude={"reference_model", "reference_revision"})
-        return model_fingerprint(self.spec, extra={"dpo": dpo, "reference": reference})
+        return self._fingerprint(self.spec, self.options)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []
@@ -163,16 +190,24 @@ class DPOEngineBase:
             "summed_over": "response tokens" + (", divided by their count" if self.options.length_normalize else ""),
             "beta": self.options.beta,
             "reference_model": self.options.reference_model,
-            "chat_template_source": self.chat.template_source,
+            "chat_template_source": self.chat.chat_template_source,
         }
 
 
 class DPOEngine(DPOEngineBase):
     """transformers backend: policy and reference as ``AutoModelForCausalLM``, fp32 on CPU."""
 
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return torch_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        # The logits are (batch tokens × vocabulary) floats: a quarter of the classifier budget on GPU.
+        return 4096 if resolve_device(spec).type == "cuda" else CPU_BATCH_TOKENS
+
     def __init__(self, spec: ModelSpec, options: DPOOptions | None = None):
         from rmbench.engines.causal_lm import load_causal_lm
-        from rmbench.engines.hf import CPU_BATCH_TOKENS
 
         super().__init__(spec, options)
         self.policy = load_causal_lm(spec)
@@ -182,8 +217,7 @@ class DPOEngine(DPOEngineBase):
             else None
         )
         self.device = next(self.policy.parameters()).device
-        # The logits are (batch tokens × vocabulary) floats: a quarter of the classifier budget on GPU.
-        self.default_batch_tokens = 4096 if self.device.type == "cuda" else CPU_BATCH_TOKENS
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
 
     def response_logprobs(self, model: Any, inputs: Sequence[DPOInput]) -> list[float]:
         import torch
@@ -221,6 +255,14 @@ class VLLMDPOEngine(DPOEngineBase):
     """vLLM backend: the same token ids, log-probs from ``SamplingParams(prompt_logprobs=0, max_tokens=1)``."""
 
     default_batch_tokens = 32768  # vLLM schedules its own batches; hand it many requests at once
+
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return vllm_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return cls.default_batch_tokens
 
     def __init__(self, spec: ModelSpec, options: DPOOptions | None = None):
         from rmbench.engines.causal_lm import vllm_llm

@@ -13,87 +13,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from rmbench.engines import prefix
-from rmbench.engines.base import Encoded
+from rmbench.engines.base import Encoded, SpecFingerprint
+from rmbench.engines.devices import (
+    CPU_BATCH_TOKENS,
+    GPU_BATCH_TOKENS,
+    resolve_device,
+    resolve_dtype,
+    torch_dtype_name,
+)
+from rmbench.engines.encoding import ChatEncoder, chat_template_key
 from rmbench.errors import ModelSpecError
-from rmbench.modelspec import Activation, ModelSpec, model_fingerprint
+from rmbench.modelspec import Activation, ModelSpec, engine_fingerprint
 from rmbench.requests import Score, ScoreRequest
-
-#: Built-in chat templates, chosen by name with ``--chat-template NAME``.
-BUILTIN_TEMPLATES: dict[str, str] = {
-    # "role: content" blocks: for encoder RMs and base models that were never given a chat template.
-    "plain": (
-        "{% for message in messages %}{% if not loop.first %}\n\n{% endif %}"
-        "{{ message['role'] }}: {{ message['content'] }}{% endfor %}"
-    ),
-}
-
-CPU_BATCH_TOKENS = 1024  # measured: on 2 cores a ~1k padded-token budget beats 8k and halves memory
-GPU_BATCH_TOKENS = 16384
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_chat_template(override: str | None, tokenizer_template: str | None) -> tuple[str, str]:
-    """(template, where it came from): a built-in name, a .jinja file, a Jinja string, or the tokenizer's own."""
-    if override is None:
-        if not tokenizer_template:
-            raise ModelSpecError(
-                "the tokenizer has no chat template: pass one with --chat-template (a Jinja string, a .jinja file, "
-                f"or a built-in name: {', '.join(sorted(BUILTIN_TEMPLATES))}; 'plain' suits encoder RMs)"
-            )
-        return tokenizer_template, "tokenizer"
-    if override in BUILTIN_TEMPLATES:
-        return BUILTIN_TEMPLATES[override], f"builtin:{override}"
-    if _is_file(override):
-        return Path(override).read_text(encoding="utf-8"), f"file:{override}"
-    if "{" not in override:  # no Jinja syntax at all: it was meant as a file or a name
-        raise ModelSpecError(
-            f"chat template '{override}' is neither an existing file, a Jinja string, nor a built-in name "
-            f"({', '.join(sorted(BUILTIN_TEMPLATES))})"
-        )
-    return override, "spec"
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except OSError:  # a long Jinja string is "File name too long", not a file
-        return False
-
-
-def resolve_device(spec: ModelSpec) -> torch.device:
-    if spec.device == "cuda" and not torch.cuda.is_available():
-        raise ModelSpecError("device 'cuda' was asked for but torch sees no CUDA device")
-    if spec.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec.device)
-
-
-def resolve_dtype(spec: ModelSpec, device: torch.device) -> torch.dtype:
-    if spec.dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return _DTYPES[spec.dtype]
-
-
-def truncate_ids(ids: list[int], max_length: int, side: str, special_ids: set[int]) -> tuple[list[int], bool]:
-    """Cut ``ids`` to ``max_length`` on ``side``, keeping a framing special token at either end (BOS/CLS, eos/SEP):
-    truncation removes content, not the tokens a model was trained to see first or to read its score at."""
-    if len(ids) <= max_length:
-        return ids, False
-    head = ids[:1] if ids[0] in special_ids and max_length > 1 else []
-    tail = ids[-1:] if ids[-1] in special_ids and max_length > len(head) + 1 else []
-    body = ids[len(head) : len(ids) - len(tail)]
-    keep = max_length - len(head) - len(tail)
-    body = body[len(body) - keep :] if side == "left" else body[:keep]
-    return head + body + tail, True
 
 
 def pad_batch(sequences: Sequence[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,10 +79,31 @@ def accepted_inputs(module: torch.nn.Module, inputs: dict[str, Any]) -> dict[str
     return {k: v for k, v in inputs.items() if k in params}
 
 
-class HFEngineBase:
-    """Loading, chat templates, tokenizing, padding and running a transformers model; subclasses read the scores."""
+class HFEngineBase(SpecFingerprint):
+    """Loading and running a transformers model on the shared encoder's token ids; subclasses read the scores."""
 
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
+    encoder_class: ClassVar[type[ChatEncoder]] = ChatEncoder
+    #: The spec fields that change this engine's scores. Left out because they change none: padding side (scores
+    #: are tested invariant to it), device, seed (nothing is sampled), batch budgets and prefix sharing.
+    score_fields: ClassVar[tuple[str, ...]] = (
+        "max_length",
+        "truncation_side",
+        "reward_index",
+        "activation",
+        "trust_remote_code",
+    )
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        """Model identity + ``score_fields`` + the dtype the weights load in + the chat template override's text."""
+        return engine_fingerprint(
+            spec, cls.score_fields, dtype=torch_dtype_name(spec), chat_template=chat_template_key(spec)
+        )
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return GPU_BATCH_TOKENS if resolve_device(spec).type == "cuda" else CPU_BATCH_TOKENS
 
     def __init__(self, spec: ModelSpec):
         import transformers
@@ -155,16 +113,12 @@ class HFEngineBase:
         self.spec = spec
         self.device = resolve_device(spec)
         self.dtype = resolve_dtype(spec, self.device)
-        self.default_batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else CPU_BATCH_TOKENS
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
+        # Built before the (slow) model load, so a missing template or a bad step tag fails at once.
+        self.encoder = self.encoder_class(spec)
+        self.tokenizer = self.encoder.tokenizer
+        self.chat_template_source = self.encoder.chat_template_source
         load = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(spec.model, **load)
-        except (OSError, ValueError) as exc:
-            raise ModelSpecError(f"cannot load the tokenizer of '{spec.model}': {exc}") from exc
-        # Resolved before the (slow) model load, so a missing template fails at once.
-        self.chat_template, self.chat_template_source = resolve_chat_template(
-            spec.chat_template, getattr(self.tokenizer, "chat_template", None)
-        )
         try:
             auto = getattr(transformers, self.auto_class)
             self.model = auto.from_pretrained(spec.model, dtype=self.dtype, **load).to(self.device).eval()
@@ -176,9 +130,7 @@ class HFEngineBase:
         self.head = self._decoder_head()
         # Encoders pool position 0: left padding would move it (the notes measured 27% of verdicts flipping).
         self.padding_side = spec.padding_side if self.head is not None else "right"
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else (self.tokenizer.eos_token_id or 0)  # any id: the mask hides it
-        self.special_ids = set(self.tokenizer.all_special_ids)
+        self.pad_id = self.encoder.pad_id
 
     def _decoder_head(self) -> torch.nn.Module | None:
         """The linear reward head transformers' decoder classifiers call ``score``; None for encoder models,
@@ -186,30 +138,8 @@ class HFEngineBase:
         head = getattr(self.model, "score", None)
         return head if isinstance(head, torch.nn.Module) else None
 
-    @cached_property
-    def fingerprint(self) -> str:
-        return model_fingerprint(self.spec)
-
-    # --- encoding ---------------------------------------------------------------------------------------------
-    def render(self, messages: list[dict[str, str]]) -> str:
-        try:
-            return str(self.tokenizer.apply_chat_template(messages, chat_template=self.chat_template, tokenize=False))
-        except Exception as exc:  # jinja raises its own error types, templates raise their own exceptions
-            raise ModelSpecError(f"chat template ({self.chat_template_source}) failed to render: {exc}") from exc
-
-    def tokenize(self, text: str) -> tuple[list[int], bool]:
-        """Token ids of a rendered text, truncated; a template that writes BOS itself gets no second one."""
-        bos = self.tokenizer.bos_token
-        add_special = not (bos and text.startswith(bos))
-        ids = list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
-        return truncate_ids(ids, self.spec.max_length, self.spec.truncation_side, self.special_ids)
-
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
-        encoded = []
-        for request in requests:
-            ids, truncated = self.tokenize(self.render(request.messages()))
-            encoded.append(Encoded(request=request, n_tokens=len(ids), truncated=truncated, payload=ids))
-        return encoded
+        return self.encoder.encode(requests)
 
     # --- running ----------------------------------------------------------------------------------------------
     def _pad(self, sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,27 +183,19 @@ class HFEngineBase:
 
 
 class HFClassifierEngine(HFEngineBase):
-    """A sequence-classification reward model: one scalar per request, read at the last real token.
-
-    With ``spec.step_tag`` set, constructing this class gives the process-RM engine (``hf_prm.HFProcessEngine``),
-    so ``--step-tag`` alone switches a run to per-step scoring."""
-
-    def __new__(cls, spec: ModelSpec) -> HFClassifierEngine:
-        if spec.step_tag is not None and cls is HFClassifierEngine:
-            from rmbench.engines.hf_prm import HFProcessEngine
-
-            cls = HFProcessEngine
-        return super().__new__(cls)
+    """A sequence-classification reward model: one scalar per request, read at the last real token. Process RMs
+    (a step tag) are ``hf_prm.HFProcessEngine``, engine ``hf-prm``."""
 
     def __init__(self, spec: ModelSpec):
+        if spec.step_tag is not None:
+            raise ModelSpecError(f"engine '{spec.engine}' reads one score per request; a step tag needs 'hf-prm'")
         super().__init__(spec)
         #: Run a prompt's tokens once for all its responses (``rmbench.engines.prefix``). Only for decoder sequence
-        #: classifiers read at the last token (an encoder attends both ways; a PRM reads many tokens), and not with
+        #: classifiers read at the last token (an encoder attends both ways), and not with
         #: flash-attention kernels, which take no custom mask. It changes no score, so it is not in the fingerprint.
         self.prefix_sharing: bool = (
             bool(getattr(spec, "prefix_sharing", True))
             and self.head is not None
-            and self.auto_class == "AutoModelForSequenceClassification"
             and not str(getattr(self.model.config, "_attn_implementation", "")).startswith("flash")
         )
         self.prefix_cost = prefix.CostModel.of(self.model.config)

