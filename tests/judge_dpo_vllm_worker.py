@@ -39,6 +39,9 @@ def dpo(job: dict[str, Any]) -> dict[str, Any]:
         "rewards": [s.value for s in engine.score(encoded)],
         "rewards_alone": [engine.score([e])[0].value for e in encoded],
         "fingerprint": engine.fingerprint,
+        "fingerprint_of": VLLMDPOEngine.fingerprint_of(
+            spec.model_copy(update={"reference_model": job["reference"], "beta": job["beta"]})
+        ),
         "info": engine.info(),
     }
     engine.close()
@@ -47,7 +50,7 @@ def dpo(job: dict[str, Any]) -> dict[str, Any]:
 
 def judge(job: dict[str, Any]) -> dict[str, Any]:
     """Greedy generations of a random LM as judge (texts, for hf parity) and the NaN scores they parse to."""
-    from rmbench.engines.judge import JudgeEngine, VLLMGenerator
+    from rmbench.engines.judge import JudgeEngine, VLLMGenerator, VLLMJudgeEngine
     from rmbench.judges import PairRequest, load_template
 
     spec = ModelSpec(model=job["judge"], engine="judge-vllm", max_length=MAX_LENGTH)
@@ -64,6 +67,8 @@ def judge(job: dict[str, Any]) -> dict[str, Any]:
         "texts": texts,
         "values": [s.value for s in scores],
         "counts": dict(engine.counts),
+        "fingerprint_matches": engine.fingerprint
+        == VLLMJudgeEngine.fingerprint_of(spec.model_copy(update={"judge_template": "verdict_only"})),
         "info": engine.info(),
     }
     engine.close()

@@ -100,6 +100,8 @@ class TestVLLMEngine:
         assert result["second_run_cache_hits"] == len({r.key for r in REQUESTS})
         hf_fingerprint = model_fingerprint(ModelSpec(model=str(tiny_rm), max_length=MAX_LENGTH))
         assert result["fingerprint"] != hf_fingerprint  # vLLM and hf scores never share cache entries
+        assert result["fingerprint"] == result["fingerprint_of"]  # computable before the engine is built
+        assert result["default_batch_tokens"] == result["default_batch_tokens_of"]
 
     def test_prefix_cache_is_on_and_serves_the_shared_prompt(self, worker: dict[str, Any]) -> None:
         info = worker["classifier"]["info"]
@@ -118,7 +120,7 @@ class TestVLLMEngine:
 
     def test_process_rm_step_scores_match_hf(self, worker: dict[str, Any], tiny_prm: Path) -> None:
         result = worker["process"]
-        assert result["class"] == "VLLMProcessEngine"
+        assert result["class"] == "VLLMProcessEngine" and result["fingerprint_matches"]
         assert result["info"]["pooling_task"] == "token_classify"
         assert result["info"]["prefix_caching"] is False  # all-token pooling: every row computed
         hf = hf_scores(tiny_prm, PRM_REQUESTS, step_tag=STEP_TAG)

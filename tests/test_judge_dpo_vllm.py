@@ -114,6 +114,7 @@ def test_dpo_prompt_logprobs_match_the_direct_computation_and_hf(worker: dict, m
     assert np.ptp(hf) > 0.1  # the two models really differ per response
     # The same reward from either backend, but not the same cache entry: the backends' numerics differ.
     assert vllm["fingerprint"] != engine.fingerprint and vllm["info"]["backend"] == "vllm"
+    assert vllm["fingerprint"] == vllm["fingerprint_of"]  # computable before the engine is built
 
 
 def test_vllm_judge_generates_the_transformers_text_and_counts_it_unparseable(
@@ -131,6 +132,7 @@ def test_vllm_judge_generates_the_transformers_text_and_counts_it_unparseable(
     assert all(math.isnan(v) for v in judged["values"])
     assert judged["counts"] == {"generated": len(requests), "unparseable": len(requests)}
     assert judged["info"]["backend"] == "vllm" and judged["info"]["judge_template"] == "verdict_only"
+    assert judged["fingerprint_matches"]  # the built engine's key is its class's fingerprint_of(spec)
 
 
 def test_rmbench_run_with_the_judge_vllm_engine(worker: dict) -> None:

@@ -84,7 +84,9 @@ def classifier(path: str) -> dict[str, Any]:
     result = {
         "class": type(engine).__name__,
         "fingerprint": engine.fingerprint,
+        "fingerprint_of": type(engine).fingerprint_of(engine.spec),
         "default_batch_tokens": engine.default_batch_tokens,
+        "default_batch_tokens_of": type(engine).default_batch_tokens_of(engine.spec),
         "batched": _scores(batched),
         "alone": _scores(alone),
         "scheduled": _scores([scheduled[r.key] for r in REQUESTS]),
@@ -109,12 +111,13 @@ def two_labels(path: str) -> dict[str, Any]:
 
 
 def process(path: str) -> dict[str, Any]:
-    """Per-step scores through the plain engine name (``--step-tag`` switches it to the process engine)."""
+    """Per-step scores through the plain engine name (a step tag makes the spec's engine "vllm-prm")."""
     from rmbench.engines import create_engine
 
     engine = create_engine(ModelSpec(model=path, engine="vllm", max_length=MAX_LENGTH, step_tag=STEP_TAG))
     result = {
         "class": type(engine).__name__,
+        "fingerprint_matches": engine.fingerprint == type(engine).fingerprint_of(engine.spec),
         "batched": _scores(engine.score(engine.encode(PRM_REQUESTS))),
         "info": engine.info(),
     }
