@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from rmbench.config import RunConfig
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.executors import Executor
 from rmbench.modelspec import ModelSpec
@@ -25,42 +24,7 @@ from rmbench.protocols.base import MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 from rmbench.scoring import ScoringStats
 
-DEFAULT_CACHE = Path(".rmbench-cache/scores.sqlite")
-#: Items per chunk of a streamed run: a chunk's texts, requests and scores take tens of MB, and scoring batches are
-#: packed from 4,096-request chunks anyway, so larger chunks would buy nothing.
-CHUNK_ITEMS = 10_000
 STREAMED_SCORES = "streamed-scores.parquet"
-
-
-class RunConfig(BaseModel):
-    """Everything a run needs. The CLI and the Python API both validate into this one model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    suite: str = Field(description="Suite name (see `rmbench suites list`) or path to a suite YAML file.")
-    model: ModelSpec
-    ensemble: list[ModelSpec] = Field(
-        default_factory=list, description="More RMs scored alongside `model` (protocols that take several)."
-    )
-    gold_model: ModelSpec | None = Field(None, description="A gold RM (overoptimization), same engine and cache.")
-    out: Path | None = Field(None, description="Run directory; default runs/<suite>/<model-slug>.")
-    data_dir: Path | None = Field(None, description="Local data directory standing in for the hub.")
-    cache: Path = Field(DEFAULT_CACHE, description="SQLite score cache shared by runs.")
-    limit: int | None = Field(None, gt=0, description="Keep only the first N items (smoke tests).")
-    token_budget: int | None = Field(None, gt=0, description="Padded tokens per batch; default per engine.")
-    metric_overrides: dict[str, Any] = Field(default_factory=dict, description="tie_policy, aggregate, seed...")
-    executor: Literal["local", "ray"] = Field("local", description="Where batches are scored: here, or Ray actors.")
-    workers: int | None = Field(None, gt=0, description="Ray: engine actors (default one per GPU, else per node).")
-    ray_address: str | None = Field(None, description="Ray: cluster to join ('auto'); default $RAY_ADDRESS or local.")
-    chunk_items: int = Field(
-        CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by protocols that stream (pairwise, best_of_n)."
-    )
-    show_progress: bool = True
-    engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.parity).")
-
-    def executor_options(self) -> dict[str, Any]:
-        """Options for ``rmbench.executors.create_executor`` (None values are dropped there)."""
-        return {"workers": self.workers, "address": self.ray_address}
 
 
 @dataclass

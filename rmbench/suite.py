@@ -386,7 +386,9 @@ def load_suite_file(path: Path) -> Suite:
 
 def suite_dirs() -> list[Path]:
     """``<repo>/suites`` then each directory of ``RMBENCH_SUITES_PATH`` (``os.pathsep``-separated)."""
-    extra = [Path(p) for p in os.environ.get("RMBENCH_SUITES_PATH", "").split(os.pathsep) if p]
+    from rmbench.config import env_settings
+
+    extra = [Path(p) for p in (env_settings().suites_path or "").split(os.pathsep) if p]
     return [SUITES_DIR, *extra]
 
 

@@ -1,54 +1,48 @@
 """Named record transforms: reshape a benchmark's native records into the flat shape suites map to items.
 
-Each transform is a plain generator function over an iterable of records (dicts), registered by name and named by
-a suite source's ``transform:`` key. They reshape only (split transcripts, group solutions, rename keys, keep one
-part of a split); conversions and checks of values happen in ``rmbench.data``. A record that cannot be reshaped
-raises ``RecordProblem`` with the index of the input record, so the loader can name the file line. A local
-source that names several files (a glob) is transformed file by file.
+Each transform is a plain generator function over an iterable of records (dicts), registered by name in
+``TRANSFORMS`` and named by a suite source's ``transform:`` key. Transforms kept in other modules (``transforms_bon``)
+are lazy entries here: they import ``get_field`` from this module, never the other way round. They reshape only
+(split transcripts, group solutions, rename keys, keep one part of a split); conversions and checks of values happen
+in ``rmbench.data``. A record that cannot be reshaped raises ``RecordProblem`` with the index of the input record, so
+the loader can name the file line. A local source that names several files (a glob) is transformed file by file.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rmbench.data.convert import RecordProblem
 from rmbench.errors import SuiteError
+from rmbench.registry import Registry
 
 Record = dict[str, Any]
 Transform = Callable[[Iterable[Record]], Iterator[Record]]
 
-TRANSFORMS: dict[str, Transform] = {}
-#: Transforms that yield exactly one record per input record, in order: error messages keep the input's line.
-ONE_TO_ONE: set[str] = set()
-#: Transforms that join the files of a glob source (e.g. one file per best-of-n sample index): the loader hands
-#: them every file's records at once instead of file by file.
-WHOLE_SOURCE: set[str] = set()
+#: Tag of transforms that yield exactly one record per input record, in order: error messages keep the input's line.
+ONE_TO_ONE_TAG = "one_to_one"
+#: Tag of transforms that join the files of a glob source (e.g. one file per best-of-n sample index): the loader
+#: hands them every file's records at once instead of file by file.
+WHOLE_SOURCE_TAG = "whole_source"
 
-
-def register(name: str, one_to_one: bool = False, whole_source: bool = False) -> Callable[[Transform], Transform]:
-    def add(function: Transform) -> Transform:
-        TRANSFORMS[name] = function
-        if one_to_one:
-            ONE_TO_ONE.add(name)
-        if whole_source:
-            WHOLE_SOURCE.add(name)
-        return function
-
-    return add
+TRANSFORMS: Registry[Transform] = Registry("transform", SuiteError)
+TRANSFORMS.lazy(
+    "alpacaeval_bon",
+    "rmbench.transforms_bon:alpacaeval_bon",
+    "AlpacaEval annotations, one file per sample index -> one best-of-n pool per prompt.",
+    tags={WHOLE_SOURCE_TAG},
+)
 
 
 def get_transform(name: str) -> Transform:
-    if name not in TRANSFORMS:
-        close = difflib.get_close_matches(name, TRANSFORMS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise SuiteError(f"unknown transform '{name}'; known: {', '.join(sorted(TRANSFORMS))}{hint}")
-    return TRANSFORMS[name]
+    """Transform ``name``; ``SuiteError`` with a 'did you mean' for unknown names."""
+    return TRANSFORMS.get(name)
 
 
-def _get(record: Record, key: str, index: int, kind: type | tuple[type, ...] = str) -> Any:
+def get_field(record: Record, key: str, index: int, kind: type | tuple[type, ...] = str) -> Any:
+    """``record[key]``, present, not null and of type ``kind``; else ``RecordProblem`` naming record ``index``."""
     if key not in record or record[key] is None:
         raise RecordProblem("missing" if key not in record else "is null", key, index)
     value = record[key]
@@ -78,7 +72,7 @@ def _strip_separator(text: str) -> str:
     return text[1:] if text.startswith(" ") else text
 
 
-@register("hh_rlhf", one_to_one=True)
+@TRANSFORMS.register("hh_rlhf", tags={ONE_TO_ONE_TAG})
 def hh_rlhf(records: Iterable[Record]) -> Iterator[Record]:
     """Transcript pairs → prompt conversation + final responses; ``id`` = 1-based line number.
 
@@ -88,7 +82,7 @@ def hh_rlhf(records: Iterable[Record]) -> Iterator[Record]:
     rest of its transcript. ``conversation_split`` records which rule applied.
     """
     for index, record in enumerate(records):
-        chosen, rejected = _get(record, "chosen", index), _get(record, "rejected", index)
+        chosen, rejected = get_field(record, "chosen", index), get_field(record, "rejected", index)
         c_turns, r_turns = _turns(chosen, "chosen", index), _turns(rejected, "rejected", index)
         shared = 0
         while shared < min(len(c_turns), len(r_turns)) - 1 and c_turns[shared][:2] == r_turns[shared][:2]:
@@ -112,33 +106,33 @@ def hh_rlhf(records: Iterable[Record]) -> Iterator[Record]:
 # --- RewardMATH ---------------------------------------------------------------------------------------------------
 
 
-@register("rewardmath_direct")
+@TRANSFORMS.register("rewardmath_direct")
 def rewardmath_direct(records: Iterable[Record]) -> Iterator[Record]:
     """Flat per-solution records grouped by ``problem_id`` → one record per problem with the one ``chosen``
     (correct) solution and the ``rejected`` ones (9 upstream), each a list of steps. Group order = first seen."""
     groups: dict[Any, list[tuple[int, Record]]] = {}
     for index, record in enumerate(records):
-        key = _get(record, "problem_id", index, (int, str))
+        key = get_field(record, "problem_id", index, (int, str))
         groups.setdefault(key, []).append((index, record))
     for problem_id, members in groups.items():
         first_index, first = members[0]
-        chosen = [(i, r) for i, r in members if _get(r, "solution_type", i) == "chosen"]
+        chosen = [(i, r) for i, r in members if get_field(r, "solution_type", i) == "chosen"]
         if len(chosen) != 1:
             raise RecordProblem(
                 f"problem_id {problem_id} has {len(chosen)} solutions with solution_type 'chosen', expected 1",
                 "solution_type",
                 first_index,
             )
-        problem = _get(first, "problem", first_index)
+        problem = get_field(first, "problem", first_index)
         for i, r in members:
-            if _get(r, "problem", i) != problem:
+            if get_field(r, "problem", i) != problem:
                 raise RecordProblem(f"problem text differs within problem_id {problem_id}", "problem", i)
         rejected = [(i, r) for i, r in members if r["solution_type"] != "chosen"]
         yield {
             "id": str(problem_id),
             "prompt": problem,
-            "chosen": [_get(chosen[0][1], "eval_solution", chosen[0][0], list)],
-            "rejected": [_get(r, "eval_solution", i, list) for i, r in rejected],
+            "chosen": [get_field(chosen[0][1], "eval_solution", chosen[0][0], list)],
+            "rejected": [get_field(r, "eval_solution", i, list) for i, r in rejected],
             "answer": first.get("answer"),
             "subject": first.get("subject"),
             "level": first.get("level"),
@@ -156,34 +150,34 @@ def _rmb_answer(value: Any, key: str, index: int) -> Any:
 
 
 def _rmb_category(record: Record, index: int) -> dict[str, str]:
-    parts = _get(record, "category_path", index).split("/")
+    parts = get_field(record, "category_path", index).split("/")
     if len(parts) < 3:
         raise RecordProblem("expected '<set>/<goal>/<scenario>'", "category_path", index)
     return {"goal": parts[1], "scenario": "/".join(parts[2:])}
 
 
-@register("rmb_pairwise", one_to_one=True)
+@TRANSFORMS.register("rmb_pairwise", tags={ONE_TO_ONE_TAG})
 def rmb_pairwise(records: Iterable[Record]) -> Iterator[Record]:
     """RMB pairwise: ``conversation_input`` turns, ``chosen`` / ``reject`` answers; goal and scenario from the
     category path (``Pairwise_set/Harmlessness/S1`` → goal ``Harmlessness``, scenario ``S1``)."""
     for index, record in enumerate(records):
         yield {
-            "id": _get(record, "pair_uid", index, (str, int)),
-            "prompt": _get(record, "conversation_input", index, list),
+            "id": get_field(record, "pair_uid", index, (str, int)),
+            "prompt": get_field(record, "conversation_input", index, list),
             "chosen": _rmb_answer(record.get("chosen"), "chosen", index),
             "rejected": _rmb_answer(record.get("reject"), "reject", index),
             **_rmb_category(record, index),
         }
 
 
-@register("rmb_bon", one_to_one=True)
+@TRANSFORMS.register("rmb_bon", tags={ONE_TO_ONE_TAG})
 def rmb_bon(records: Iterable[Record]) -> Iterator[Record]:
     """RMB best-of-n: ``bon_best`` is the chosen answer, every entry of ``loser_list`` a rejected one."""
     for index, record in enumerate(records):
-        losers = _get(record, "loser_list", index, list)
+        losers = get_field(record, "loser_list", index, list)
         yield {
-            "id": _get(record, "bon_uid", index, (str, int)),
-            "prompt": _get(record, "conversation_input", index, list),
+            "id": get_field(record, "bon_uid", index, (str, int)),
+            "prompt": get_field(record, "conversation_input", index, list),
             "chosen": [_rmb_answer(record.get("bon_best"), "bon_best", index)],
             "rejected": [_rmb_answer(loser, f"loser_list.{n}", index) for n, loser in enumerate(losers)],
             **_rmb_category(record, index),
@@ -195,21 +189,22 @@ def rmb_bon(records: Iterable[Record]) -> Iterator[Record]:
 RB2_TIES = "Ties"
 
 
-@register("rewardbench2")
+@TRANSFORMS.register("rewardbench2")
 def rewardbench2(records: Iterable[Record]) -> Iterator[Record]:
     """RewardBench 2 without its Ties subset (scored best-of-n; Ties has its own protocol and suite)."""
     for index, record in enumerate(records):
-        if _get(record, "subset", index) != RB2_TIES:
+        if get_field(record, "subset", index) != RB2_TIES:
             yield record
 
 
-@register("rewardbench2_ties")
+@TRANSFORMS.register("rewardbench2_ties")
 def rewardbench2_ties(records: Iterable[Record]) -> Iterator[Record]:
     """Only RewardBench 2's Ties subset (``tied:N`` / ``ref:N`` prompts)."""
     for index, record in enumerate(records):
-        if _get(record, "subset", index) == RB2_TIES:
+        if get_field(record, "subset", index) == RB2_TIES:
             yield record
 
 
-# Transforms kept in their own modules register on import (at the end: they use ``register`` and ``_get``).
-import rmbench.transforms_bon  # noqa: E402,F401
+#: Names (tags) the loader checks; complete once this module is imported, since every entry is registered above.
+ONE_TO_ONE: frozenset[str] = TRANSFORMS.tagged(ONE_TO_ONE_TAG)
+WHOLE_SOURCE: frozenset[str] = TRANSFORMS.tagged(WHOLE_SOURCE_TAG)

@@ -1,8 +1,9 @@
 """Record transforms that assemble best-of-n sample pools (``SampleSet`` records) from per-sample files.
 
 Best-of-n data is usually published one file per sample index (file ``i`` holds sample ``i`` for every prompt);
-a pool is the join of all files on the prompt id. These transforms are registered ``whole_source``: the loader
-hands them the records of every file a source names at once, instead of file by file.
+a pool is the join of all files on the prompt id. These transforms are registered ``whole_source`` (as lazy entries
+of ``rmbench.transforms.TRANSFORMS``): the loader hands them the records of every file a source names at once,
+instead of file by file.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import re
 from collections.abc import Iterable, Iterator
 
 from rmbench.data.convert import RecordProblem
-from rmbench.transforms import Record, _get, register
+from rmbench.transforms import Record, get_field
 
 _SAMPLE_INDEX = re.compile(r"\.(\d+)$")
 
 
 def _sample_index(record: Record, index: int) -> int:
-    generator = _get(record, "generator_2", index)
+    generator = get_field(record, "generator_2", index)
     match = _SAMPLE_INDEX.search(generator)
     if match is None:
         raise RecordProblem(f"expected '<model>.<sample index>', got {generator!r}", "generator_2", index)
@@ -25,13 +26,12 @@ def _sample_index(record: Record, index: int) -> int:
 
 
 def _gold(record: Record, index: int) -> float:
-    preference = _get(record, "preference", index, (int, float))
+    preference = get_field(record, "preference", index, (int, float))
     if isinstance(preference, bool) or not 1.0 <= preference <= 2.0:
         raise RecordProblem(f"expected a preference in [1, 2], got {preference!r}", "preference", index)
     return float(preference) - 1.0
 
 
-@register("alpacaeval_bon", whole_source=True)
 def alpacaeval_bon(records: Iterable[Record]) -> Iterator[Record]:
     """AlpacaEval annotation records (one file per sample index) → one pool per prompt.
 
@@ -43,7 +43,7 @@ def alpacaeval_bon(records: Iterable[Record]) -> Iterator[Record]:
     """
     pools: dict[str, dict[int, tuple[int, Record]]] = {}
     for index, record in enumerate(records):
-        prompt_id = str(_get(record, "id", index, (int, str)))
+        prompt_id = str(get_field(record, "id", index, (int, str)))
         sample = _sample_index(record, index)
         pool = pools.setdefault(prompt_id, {})
         if sample in pool:
@@ -62,14 +62,14 @@ def alpacaeval_bon(records: Iterable[Record]) -> Iterator[Record]:
                 "generator_2",
                 first_index,
             )
-        instruction = _get(first, "instruction", first_index)
+        instruction = get_field(first, "instruction", first_index)
         for index, record in pool.values():
-            if _get(record, "instruction", index) != instruction:
+            if get_field(record, "instruction", index) != instruction:
                 raise RecordProblem(f"instruction differs within prompt id {prompt_id}", "instruction", index)
         yield {
             "id": prompt_id,
             "prompt": instruction,
-            "responses": [_get(pool[s][1], "output_2", pool[s][0]) for s in samples],
+            "responses": [get_field(pool[s][1], "output_2", pool[s][0]) for s in samples],
             "gold": [_gold(pool[s][1], pool[s][0]) for s in samples],
             "sample_index": samples,
             "dataset": first.get("dataset"),

@@ -207,7 +207,7 @@ def _main(argv: list[str]) -> int:
     import rmbench.engines
     from rmbench.cli import main
 
-    rmbench.engines.ENGINES.update(TEST_ENGINES)
+    rmbench.engines.ENGINES = rmbench.engines.ENGINES.extended(TEST_ENGINES)
     if os.environ.get(KILL_AT_FSYNC_ENV):
         _arm_fsync_kill(int(os.environ[KILL_AT_FSYNC_ENV]))
     return main(argv)

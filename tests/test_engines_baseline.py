@@ -121,5 +121,5 @@ def test_minilm_reads_the_last_user_turn_and_counts_truncation() -> None:
 
 
 def test_unknown_engine_suggests_a_name() -> None:
-    with pytest.raises(ModelSpecError, match="Did you mean 'minilm'"):
+    with pytest.raises(ModelSpecError, match="did you mean 'minilm'"):
         create_engine(_spec("minilmm"))

@@ -212,8 +212,8 @@ def test_missing_vllm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_vllm_engines_are_registered() -> None:
     from rmbench.engines import ENGINES
 
-    assert ENGINES["vllm"] == "rmbench.engines.vllm:VLLMClassifierEngine"
-    assert ENGINES["vllm-prm"] == "rmbench.engines.vllm_prm:VLLMProcessEngine"
+    assert ENGINES.entry("vllm").target == "rmbench.engines.vllm:VLLMClassifierEngine"
+    assert ENGINES.entry("vllm-prm").target == "rmbench.engines.vllm_prm:VLLMProcessEngine"
 
 
 def test_check_engine_exits_1_when_engines_disagree(tiny_rm: Path, capsys: pytest.CaptureFixture[str]) -> None:

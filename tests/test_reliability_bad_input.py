@@ -66,7 +66,7 @@ def test_bad_input_is_named_or_counted_and_never_costs_an_earlier_run(
     import rmbench.engines
     from rmbench.cli import main
 
-    monkeypatch.setattr(rmbench.engines, "ENGINES", rmbench.engines.ENGINES | TEST_ENGINES)
+    monkeypatch.setattr(rmbench.engines, "ENGINES", rmbench.engines.ENGINES.extended(TEST_ENGINES))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("RMBENCH_DATA_DIR", str(tmp_path / "empty-data-dir"))
     out, cache = tmp_path / "out", tmp_path / "cache.sqlite"

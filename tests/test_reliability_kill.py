@@ -94,7 +94,7 @@ def test_sigkill_at_random_times_from_outside_then_resume_is_byte_identical(tmp_
     from tests._reliability import TEST_ENGINES
 
     args = [*SUITE, "--engine", "slow-random", "--limit", "30"]
-    monkeypatch.setattr(rmbench.engines, "ENGINES", rmbench.engines.ENGINES | TEST_ENGINES)
+    monkeypatch.setattr(rmbench.engines, "ENGINES", rmbench.engines.ENGINES.extended(TEST_ENGINES))
     assert main(["run", "--no-progress", *args, "--out", str(tmp_path / "ref"),
                  "--cache", str(tmp_path / "ref.sqlite")]) == 0  # reference: uninterrupted, no sleep
 

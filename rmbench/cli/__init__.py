@@ -30,6 +30,7 @@ def _register() -> None:
 
     app.command("run")(run_cmd.run)
     app.command("engines")(run_cmd.engines)
+    app.command("protocols")(run_cmd.protocols)
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
     app.add_typer(suites_cmd.app, name="suites")
     reports_cmd.register(app)
@@ -55,11 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # click usage errors carry their own exit code
         code = getattr(exc, "exit_code", None)
-        if code is not None and hasattr(exc, "show"):
+        if code is not None and _is_usage_error(exc):
+            # A flag of the wrong type, unknown or missing: one line, like every other bad input (exit 2).
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+            return int(code)
+        if code is not None and hasattr(exc, "show"):  # e.g. a bare command group: its help is the answer
             exc.show()
-            return code
+            return int(code)
         raise
     return returned if isinstance(returned, int) else 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's UsageError, but not NoArgsIsHelpError (a bare command shows its help). By class name: typer vendors
+    click, so the classes are not importable from one stable place."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
 
 
 if __name__ == "__main__":

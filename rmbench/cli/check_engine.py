@@ -38,6 +38,7 @@ def check_engine(
 ) -> None:
     """Score a built-in canary of chat requests with two engines and compare: exit 1 if they disagree."""
     from rmbench.atomic import dumps_json
+    from rmbench.cli.flags import validated
     from rmbench.modelspec import ModelSpec
     from rmbench.parity import check_engines
 
@@ -52,6 +53,7 @@ def check_engine(
         "step_tag": step_tag,
     }
     values = {k: v for k, v in flags.items() if v is not None}
+    validated(ModelSpec, values)  # a bad value is reported as its flag (--dtype), not as a key of the merged spec
     model_spec = ModelSpec.from_yaml(spec, **values) if spec is not None else ModelSpec.build(values)
     report = check_engines(model_spec, engines=(reference, engine), tolerance=tolerance)
     if json_out:

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rmbench.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, MIN_RESAMPLES, PAIRED_RESAMPLES
+
 leaderboard_app = typer.Typer(help="Build leaderboards from run directories.", no_args_is_help=True)
 
 
@@ -42,8 +44,8 @@ def compare(
     run_a: Path = typer.Argument(..., help="Run A (the reference)."),
     run_b: Path = typer.Argument(..., help="Run B; differences are B − A."),
     metric: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Only these per-item metrics."),
-    resamples: int = typer.Option(2000, help="Paired bootstrap resamples (≥ 1000)."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
+    resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
     """Paired difference B − A per metric and scope on the shared items, with bootstrap CI, p-value and McNemar."""
@@ -93,8 +95,8 @@ def correlate(
     y: Optional[str] = typer.Option(None, "--y", help="Metric on the y axis (or give --downstream)."),
     downstream: Optional[Path] = typer.Option(None, help="CSV with columns model,score for the y axis."),
     label_by: str = typer.Option("dir", help="Match models by: dir (run directory name) | model (model spec)."),
-    resamples: int = typer.Option(2000, help="Bootstrap resamples over models (≥ 1000)."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
+    resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Bootstrap resamples over models (≥ {MIN_RESAMPLES})."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
     plot: Optional[Path] = typer.Option(None, help="Write a scatter plot PNG here."),
     markdown: Optional[Path] = typer.Option(None, help="Write a markdown report here."),
     json_file: Optional[Path] = typer.Option(None, "--json-file", help="Write the JSON result here."),
@@ -162,10 +164,10 @@ def gate(
     metric: Optional[list[str]] = typer.Option(
         None, "--metric", "-m", help="Gated metric, NAME or NAME@SCOPE (repeatable); default every overall metric."
     ),
-    max_drop: float = typer.Option(0.01, help="Tolerance: a drop up to this much never fails."),
-    alpha: float = typer.Option(0.05, help="Significance level of the one-sided test for a drop."),
-    resamples: int = typer.Option(2000, help="Paired bootstrap resamples (≥ 1000)."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
+    max_drop: float = typer.Option(GATE_MAX_DROP, help="Tolerance: a drop up to this much never fails."),
+    alpha: float = typer.Option(GATE_ALPHA, help="Significance level of the one-sided test for a drop."),
+    resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
     summary_md: Optional[Path] = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
     junit: Optional[Path] = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
 ) -> None:

@@ -1,4 +1,4 @@
-"""`rmbench run` (score a model on a suite) and `rmbench engines`."""
+"""`rmbench run` (score a model on a suite), `rmbench engines` and `rmbench protocols`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+
+from rmbench.cli.flags import choices, validated
+from rmbench.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
+from rmbench.engines import ENGINES
+from rmbench.executors import EXECUTORS
+from rmbench.modelspec import ModelSpec
+from rmbench.registry import Registry
 
 console = Console()
 
@@ -18,18 +25,28 @@ def run(
     ),
     gold_model: Optional[str] = typer.Option(None, help="Gold RM for overoptimization curves (path or hub id)."),
     gold_engine: Optional[str] = typer.Option(None, help="Engine for --gold-model (default: --engine)."),
-    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="hf | length | random | minilm (rmbench engines)."),
+    engine: Optional[str] = typer.Option(
+        None,
+        "--engine",
+        "-e",
+        help=f"{' | '.join(ENGINES.names())} (rmbench engines); default {ModelSpec.model_fields['engine'].default}.",
+    ),
     spec: Optional[Path] = typer.Option(None, "--spec", help="Model spec YAML; flags override its keys."),
     revision: Optional[str] = typer.Option(None, help="Hub revision of the model."),
     chat_template: Optional[str] = typer.Option(None, help="Chat template override: Jinja string, file, or 'plain'."),
     max_length: Optional[int] = typer.Option(None, help="Max tokens per input (longer ones are truncated, counted)."),
-    truncation_side: Optional[str] = typer.Option(None, help="left | right."),
-    dtype: Optional[str] = typer.Option(None, help="auto | float32 | bfloat16 | float16."),
-    padding_side: Optional[str] = typer.Option(None, help="left | right."),
+    truncation_side: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'truncation_side')}."),
+    dtype: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'dtype')}."),
+    padding_side: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'padding_side')}."),
     reward_index: Optional[int] = typer.Option(None, help="Which output logit is the reward."),
-    activation: Optional[str] = typer.Option(None, help="none | sigmoid | tanh | log_sigmoid."),
+    activation: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'activation')}."),
     step_tag: Optional[str] = typer.Option(None, help="Process RMs: step tag token."),
-    seed: Optional[int] = typer.Option(None, help="Seed (random baseline, bootstrap)."),
+    seed: Optional[int] = typer.Option(
+        None, help="Engine seed (random baseline, judges): part of the cache key, so a new one re-scores."
+    ),
+    bootstrap_seed: Optional[int] = typer.Option(
+        None, help="Bootstrap seed (CIs, drawn orders; default: the suite's): a new one re-scores nothing."
+    ),
     judge_template: Optional[str] = typer.Option(None, help="Judge engines: mt_bench | verdict_only | a YAML path."),
     reference_model: Optional[str] = typer.Option(None, help="DPO engines: the reference policy (path or hub id)."),
     beta: Optional[float] = typer.Option(None, help="DPO engines: beta (default 0.1)."),
@@ -38,16 +55,22 @@ def run(
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
     data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", envvar="RMBENCH_DATA_DIR", help="Local data directory standing in for the hub."
+        None, "--data-dir", help="Local data directory standing in for the hub (default $RMBENCH_DATA_DIR)."
     ),
-    cache: Path = typer.Option(
-        Path(".rmbench-cache/scores.sqlite"), envvar="RMBENCH_CACHE", help="Score cache (SQLite)."
+    cache: Optional[Path] = typer.Option(
+        None, help=f"Score cache (SQLite); default $RMBENCH_CACHE, else {DEFAULT_CACHE}."
     ),
     limit: Optional[int] = typer.Option(None, help="Only the first N items."),
     batch_tokens: Optional[int] = typer.Option(None, help="Padded-token budget per batch (default per engine)."),
+    chunk_items: Optional[int] = typer.Option(
+        None, help=f"Streaming protocols: items per chunk (default $RMBENCH_CHUNK_ITEMS, else {CHUNK_ITEMS})."
+    ),
     tie_policy: Optional[str] = typer.Option(None, help="expected | strict (default: the suite's)."),
     aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
-    executor: str = typer.Option("local", help="local | ray: score here, or shard over Ray actors."),
+    executor: Optional[str] = typer.Option(
+        None, help=f"{' | '.join(EXECUTORS.names())}: score here, or shard over Ray actors (default $RMBENCH_EXECUTOR, "
+        f"else {DEFAULT_EXECUTOR})."
+    ),
     workers: Optional[int] = typer.Option(None, help="Ray: engine actors (default one per GPU, else one per node)."),
     ray_address: Optional[str] = typer.Option(
         None, help="Ray: cluster to join, e.g. 'auto' after `ray start --head` (default: $RAY_ADDRESS, else local)."
@@ -55,21 +78,18 @@ def run(
     parity: bool = typer.Option(
         True, "--parity/--no-parity", help="vLLM engines: check scores against hf on a canary set first (recorded)."
     ),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Show progress bars (default $RMBENCH_SHOW_PROGRESS, else on)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of a table."),
 ) -> None:
     """Score a model on a suite and write a run directory (results.json, scores.parquet, report.md)."""
     from rmbench.atomic import dumps_json
-    from rmbench.executors import EXECUTORS
+    from rmbench.protocols.base import MetricOptions
     from rmbench.report.tables import console_table
-    from rmbench.run import RunConfig, run_suite
+    from rmbench.run import run_suite
 
-    if executor not in EXECUTORS:
-        from rmbench.errors import ModelSpecError
-
-        raise ModelSpecError(f"--executor {executor}: unknown; known: {', '.join(sorted(EXECUTORS))}")
-
-    flags: dict[str, Any] = {
+    spec_flags: dict[str, Any] = {
         "engine": engine,
         "revision": revision,
         "chat_template": chat_template,
@@ -86,27 +106,37 @@ def run(
         "beta": beta,
         "reference_free": reference_free,
     }
-    specs = [_model_spec(spec, flags, name) for name in (model or [""])]
+    specs = [_model_spec(spec, spec_flags, name) for name in (model or [""])]
     gold = None
     if gold_model is not None:
-        gold = _model_spec(None, flags | {"engine": gold_engine or engine, "revision": None}, gold_model)
-    overrides = {k: v for k, v in {"tie_policy": tie_policy, "aggregate": aggregate, "seed": seed}.items() if v is not None}
-    config = RunConfig(
-        suite=suite,
-        model=specs[0],
-        ensemble=specs[1:],
-        gold_model=gold,
-        out=out,
-        data_dir=data_dir,
-        cache=cache,
-        limit=limit,
-        token_budget=batch_tokens,
-        metric_overrides=overrides,
-        executor=executor,
-        workers=workers,
-        ray_address=ray_address,
-        engine_parity=parity,
-        show_progress=progress and not json_out,
+        gold_flags = spec_flags | {"engine": gold_engine or engine, "revision": None}
+        gold = _model_spec(None, gold_flags, gold_model, {"engine": "--gold-engine", "model": "--gold-model"})
+    overrides = _given({"tie_policy": tie_policy, "aggregate": aggregate, "seed": bootstrap_seed})
+    validated(MetricOptions, overrides, {"seed": "--bootstrap-seed"})
+    run_flags = {
+        "out": out,
+        "data_dir": data_dir,
+        "cache": cache,
+        "limit": limit,
+        "token_budget": batch_tokens,
+        "chunk_items": chunk_items,
+        "executor": executor,
+        "workers": workers,
+        "ray_address": ray_address,
+        "show_progress": False if json_out else progress,
+    }
+    config = validated(
+        RunConfig,
+        {
+            "suite": suite,
+            "model": specs[0],
+            "ensemble": specs[1:],
+            "gold_model": gold,
+            "metric_overrides": overrides,
+            "engine_parity": parity,
+            **_given(run_flags),
+        },
+        {"token_budget": "--batch-tokens", "show_progress": "--progress", "engine_parity": "--parity"},
     )
     outcome = run_suite(config)
     if json_out:
@@ -117,18 +147,43 @@ def run(
     console.print(f"cache hits {hits}/{unique} · run directory [bold]{outcome.out}[/]", highlight=False)
 
 
-def _model_spec(spec_file: Path | None, flags: dict[str, Any], model: str):
-    from rmbench.modelspec import ModelSpec
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags given on the command line: a flag left out leaves the field to $RMBENCH_* or its default."""
+    return {k: v for k, v in values.items() if v is not None}
 
-    values = {k: v for k, v in flags.items() if v is not None} | ({"model": model} if model else {})
+
+def _model_spec(
+    spec_file: Path | None, flags: dict[str, Any], model: str, renamed: dict[str, str] | None = None
+) -> ModelSpec:
+    """The spec from ``--spec`` and the flags (flags win). The flags are validated on their own first, so a bad
+    value is reported as the flag that set it (``--dtype``), not as a key of the merged spec."""
+    import rmbench.engines  # the registry as it is now (tests and plugins may extend it)
+
+    values = _given(flags)
+    validated(ModelSpec, {"model": model, **values}, renamed)
+    known = rmbench.engines.ENGINES
+    if values.get("engine") is not None and values["engine"] not in known:
+        flag = (renamed or {}).get("engine", "--engine")
+        raise ConfigError(f"{flag} {values['engine']!r}: {known.unknown_message(values['engine'])}")
+    values |= {"model": model} if model else {}
     if spec_file is not None:
         return ModelSpec.from_yaml(spec_file, **values)
     return ModelSpec.build({"model": "", **values})
 
 
 def engines() -> None:
-    """List the scoring engines."""
-    from rmbench.engines import ENGINES
+    """List the scoring engines (--engine NAME)."""
+    _listing(ENGINES)
 
-    for name, target in sorted(ENGINES.items()):
-        console.print(f"{name:10s} {target}", highlight=False)
+
+def protocols() -> None:
+    """List the scoring protocols (a suite's ``protocol:``)."""
+    from rmbench.protocols import PROTOCOLS
+
+    _listing(PROTOCOLS)
+
+
+def _listing(registry: Registry[Any]) -> None:
+    width = max(map(len, registry.names()))
+    for name, description in registry.listing():
+        console.print(f"{name:{width}s}  {description}", highlight=False, soft_wrap=True)

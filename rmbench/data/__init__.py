@@ -33,10 +33,9 @@ class LoadedData:
 
 
 def builder_for(item_type: type, origin: str = "suite") -> Builder:
-    builder = BUILDERS.get(item_type)
-    if builder is None:
+    if item_type.__name__ not in BUILDERS:
         raise SuiteError(f"{origin}: protocol item type {item_type.__name__} has no data builder yet")
-    return builder
+    return BUILDERS.get(item_type.__name__)
 
 
 def _record_label(record: Mapping[str, Any], locator: str, id_path: str | None) -> str:

@@ -1,21 +1,22 @@
 """Records → protocol-typed items: one small builder per item type.
 
 A builder names the item fields it fills, their default record keys, and which of them hold responses (so a
-suite's ``steps: true`` is only accepted there). Adding ``ContrastItem``, ``ProbeItem`` or ``SampleSet`` is one
-more ``Builder`` in ``BUILDERS``; the loader does not change.
+suite's ``steps: true`` is only accepted there). Adding an item type is one more ``Builder`` in ``BUILDERS`` (keyed
+by the item type's name); the loader does not change.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rmbench.data.convert import RecordProblem, optional, required, to_conversation, to_id, to_responses
+from rmbench.errors import SuiteError
 from rmbench.items import ContrastItem, Conversation, PreferenceItem, ProbeItem, Response, SampleSet
+from rmbench.registry import Registry, import_target
 
 #: Fields every item type has. ``id`` defaults to the record's ``id``; subset and cluster are opt-in mappings.
 COMMON_DEFAULTS: dict[str, str | None] = {"id": "id", "subset": None, "cluster": None}
@@ -104,46 +105,62 @@ def _lazy(target: str) -> Callable[[Mapping[str, Any], BuildContext, int], Any]:
     """A build function living in its own module (``module:function``), imported on first use."""
 
     def build(record: Mapping[str, Any], ctx: BuildContext, position: int) -> Any:
-        module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)(record, ctx, position)
+        return import_target(target)(record, ctx, position)
 
     return build
 
 
-BUILDERS: dict[type, Builder] = {
-    ContrastItem: Builder(
+#: item type name -> its builder. Builders are small and eager (a suite's field names are checked against them
+#: before any protocol is imported); their build functions are imported on first use.
+BUILDERS: Registry[Builder] = Registry("item builder", SuiteError)
+BUILDERS.add(
+    "ContrastItem",
+    Builder(
         item_type=ContrastItem,
         defaults={**COMMON_DEFAULTS, "q1": "q1", "q2": "q2", "r1": "r1", "r2": "r2"},
         response_fields=frozenset({"r1", "r2"}),
         required_fields=frozenset({"q1", "q2", "r1", "r2"}),
         build=_lazy("rmbench.data.build_contrast:build_contrast"),
     ),
-    ProbeItem: Builder(
+    "Two instructions, two responses (contrast protocol).",
+)
+BUILDERS.add(
+    "ProbeItem",
+    Builder(
         item_type=ProbeItem,
         defaults={**COMMON_DEFAULTS, "prompt": "input", "response": "output", "label": "label", "dimension": None, "split": None},
         response_fields=frozenset({"response"}),
         required_fields=frozenset({"prompt", "response", "label"}),
         build=_lazy("rmbench.data.build_probe:build_probe"),
     ),
-    SampleSet: Builder(
+    "One response with a label (probing protocol).",
+)
+BUILDERS.add(
+    "SampleSet",
+    Builder(
         item_type=SampleSet,
         defaults={**COMMON_DEFAULTS, "prompt": "prompt", "responses": "responses", "gold": None},
         response_fields=frozenset({"responses"}),
         required_fields=frozenset({"prompt", "responses"}),
         build=_lazy("rmbench.data.build_samples:build_sample_set"),
     ),
-    PreferenceItem: Builder(
+    "A prompt with n sampled responses and optional gold scores.",
+)
+BUILDERS.add(
+    "PreferenceItem",
+    Builder(
         item_type=PreferenceItem,
         defaults={**COMMON_DEFAULTS, "prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
         response_fields=frozenset({"chosen", "rejected"}),
         required_fields=frozenset({"prompt", "chosen", "rejected"}),
         build=_build_preference,
     ),
-}
+    "A prompt with chosen and rejected responses.",
+)
 
 #: Every item field some builder accepts: what a suite's ``fields`` may name before its protocol is imported.
-KNOWN_FIELDS: frozenset[str] = frozenset(name for b in BUILDERS.values() for name in b.defaults)
-RESPONSE_FIELDS: frozenset[str] = frozenset(name for b in BUILDERS.values() for name in b.response_fields)
+KNOWN_FIELDS: frozenset[str] = frozenset(name for b in map(BUILDERS.get, BUILDERS) for name in b.defaults)
+RESPONSE_FIELDS: frozenset[str] = frozenset(name for b in map(BUILDERS.get, BUILDERS) for name in b.response_fields)
 
 
 def resolve_fields(builder: Builder, declared: Mapping[str, Any]) -> tuple[dict[str, FieldPath], list[str]]:

@@ -14,7 +14,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,10 @@ class RawRecords:
 
 
 def data_dir_from(data_dir: Path | str | None) -> Path | None:
-    value = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    """``data_dir``, else ``$RMBENCH_DATA_DIR`` (read through ``rmbench.config``, like every RMBENCH_* variable)."""
+    from rmbench.config import env_settings
+
+    value = data_dir if data_dir is not None else env_settings().data_dir
     return Path(value).expanduser() if value else None
 
 

@@ -2,42 +2,37 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from rmbench.engines.base import Encoded, Engine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
+from rmbench.registry import Registry
 
-__all__ = ["Encoded", "Engine", "ENGINES", "create_engine"]
+__all__ = ["Encoded", "Engine", "ENGINES", "EngineFactory", "create_engine"]
 
-#: engine name -> "module:factory"; the module is imported only when the engine is created.
-ENGINES: dict[str, str] = {
-    "hf": "rmbench.engines.hf:HFClassifierEngine",
-    "hf-prm": "rmbench.engines.hf_prm:HFProcessEngine",
-    "vllm": "rmbench.engines.vllm:VLLMClassifierEngine",
-    "vllm-prm": "rmbench.engines.vllm_prm:VLLMProcessEngine",
-    "length": "rmbench.engines.baseline:LengthEngine",
-    "random": "rmbench.engines.baseline:RandomEngine",
-    "minilm": "rmbench.engines.baseline:MiniLMEngine",
-    "dpo": "rmbench.engines.dpo:DPOEngine",
-    "dpo-vllm": "rmbench.engines.dpo:VLLMDPOEngine",
-    "judge": "rmbench.engines.judge:hf_judge",
-    "judge-vllm": "rmbench.engines.judge:vllm_judge",
-}
+#: An engine class, or a function building one, from a model spec.
+EngineFactory = Callable[[ModelSpec], Engine]
+
+#: engine name -> engine class or factory; the module is imported only when the engine is created. A process RM
+#: (per-step scores at a step tag) is its own engine, chosen by name: hf-prm, vllm-prm.
+ENGINES: Registry[EngineFactory] = Registry("engine", ModelSpecError)
+ENGINES.lazy("hf", "rmbench.engines.hf:HFClassifierEngine", "transformers sequence-classifier RMs (decoder, encoder).")
+ENGINES.lazy("hf-prm", "rmbench.engines.hf_prm:HFProcessEngine", "transformers process RMs: a score per solution step.")
+ENGINES.lazy("vllm", "rmbench.engines.vllm:VLLMClassifierEngine", "vLLM pooling runner for classifier RMs (GPU, fast).")
+ENGINES.lazy("vllm-prm", "rmbench.engines.vllm_prm:VLLMProcessEngine", "vLLM process RMs: a score per solution step.")
+ENGINES.lazy("length", "rmbench.engines.baseline:LengthEngine", "Baseline: response length in characters (no model).")
+ENGINES.lazy("random", "rmbench.engines.baseline:RandomEngine", "Baseline: seeded random score (no model).")
+ENGINES.lazy("minilm", "rmbench.engines.baseline:MiniLMEngine", "Baseline: MiniLM prompt-response similarity.")
+ENGINES.lazy("dpo", "rmbench.engines.dpo:DPOEngine", "DPO implicit reward beta*(log pi - log pi_ref), transformers.")
+ENGINES.lazy("dpo-vllm", "rmbench.engines.dpo:VLLMDPOEngine", "DPO implicit reward through vLLM.")
+ENGINES.lazy("judge", "rmbench.engines.judge:hf_judge", "LLM-as-judge: pointwise rating or pairwise verdict.")
+ENGINES.lazy("judge-vllm", "rmbench.engines.judge:vllm_judge", "LLM-as-judge through vLLM.")
 
 
 def create_engine(spec: ModelSpec) -> Engine:
-    """Instantiate the engine ``spec.engine`` names, with a 'did you mean' error for unknown names."""
-    target = ENGINES.get(spec.engine)
-    if target is None:
-        import difflib
-
-        close = difflib.get_close_matches(spec.engine, ENGINES, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ModelSpecError(f"unknown engine '{spec.engine}'. Known: {', '.join(sorted(ENGINES))}.{hint}")
-    module_name, attr = target.split(":")
-    factory: Callable[[ModelSpec], Engine] = getattr(importlib.import_module(module_name), attr)
+    """Instantiate the engine ``spec.engine`` names (``ModelSpecError`` with a 'did you mean' for unknown names)."""
+    factory = ENGINES.get(spec.engine)
     _quiet_transformers()
     return factory(spec)
 

@@ -7,26 +7,30 @@ Factories are lazy: ``import rmbench`` never imports torch or Ray.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
+from rmbench.registry import Registry
 from rmbench.requests import ScoreRequest
 
 if TYPE_CHECKING:
     from rmbench.engines.base import Engine
     from rmbench.scoring import ScoredBatch
 
-__all__ = ["EXECUTORS", "Executor", "as_executor", "create_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorClass", "as_executor", "create_executor"]
 
-#: executor name -> "module:class"; the module is imported only when the executor is created.
-EXECUTORS: dict[str, str] = {
-    "local": "rmbench.executors.local:LocalExecutor",
-    "ray": "rmbench.executors.ray:RayExecutor",
-}
+class ExecutorClass(Protocol):
+    """What the registry holds: an executor class, built from a model spec and executor options."""
+
+    def from_spec(self, spec: ModelSpec, **options: Any) -> Executor: ...
+
+
+#: executor name -> executor class (with a ``from_spec`` constructor); imported only when the executor is created.
+EXECUTORS: Registry[ExecutorClass] = Registry("executor", ModelSpecError)
+EXECUTORS.lazy("local", "rmbench.executors.local:LocalExecutor", "Score batches in this process.")
+EXECUTORS.lazy("ray", "rmbench.executors.ray:RayExecutor", "Shard batches over Ray actors (an engine per GPU or node).")
 
 
 @runtime_checkable
@@ -70,12 +74,6 @@ def as_executor(engine_or_executor: Engine | Executor) -> Executor:
 def create_executor(name: str, spec: ModelSpec, **options: Any) -> Executor:
     """The executor ``name`` for ``spec``, with a 'did you mean' error for unknown names; ``options`` that are not
     None go to it (so a CLI can pass every flag through)."""
-    target = EXECUTORS.get(name)
-    if target is None:
-        close = difflib.get_close_matches(name, EXECUTORS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ModelSpecError(f"unknown executor '{name}'. Known: {', '.join(sorted(EXECUTORS))}.{hint}")
-    module_name, attr = target.split(":")
-    factory = getattr(importlib.import_module(module_name), attr)
+    factory = EXECUTORS.get(name)
     executor: Executor = factory.from_spec(spec, **{k: v for k, v in options.items() if v is not None})
     return executor

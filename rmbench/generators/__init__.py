@@ -7,8 +7,6 @@ first use, so listing generators imports nothing heavy.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,25 +14,28 @@ from types import ModuleType
 from typing import Any
 
 from rmbench.errors import SuiteError
+from rmbench.registry import Registry
 
 __all__ = ["GENERATORS", "generate", "get_generator", "iter_generate"]
 
-#: generator name -> module
-GENERATORS: dict[str, str] = {
-    "math_robustness": "rmbench.generators.math_robustness",
-    "probe_dimensions": "rmbench.generators.probe_dimensions",
-    "synthetic_pairs": "rmbench.generators.synthetic_pairs",
-    "contrast_pairs": "rmbench.generators.contrast_pairs",
-    "bon_pools": "rmbench.generators.bon_pools",
-}
+#: generator name -> its module (``Params``, ``generate``), imported on first use.
+GENERATORS: Registry[ModuleType] = Registry("generator", SuiteError)
+GENERATORS.lazy(
+    "math_robustness", "rmbench.generators.math_robustness", "Math word problems, one correct solution, nine wrong."
+)
+GENERATORS.lazy(
+    "probe_dimensions", "rmbench.generators.probe_dimensions", "Probing records labelled by controlled rewrites."
+)
+GENERATORS.lazy("synthetic_pairs", "rmbench.generators.synthetic_pairs", "Random preference pairs in any number.")
+GENERATORS.lazy(
+    "contrast_pairs", "rmbench.generators.contrast_pairs", "Contrast items: each prompt with its most similar one."
+)
+GENERATORS.lazy("bon_pools", "rmbench.generators.bon_pools", "Best-of-n pools with a known gold score (offline).")
 
 
 def get_generator(name: str) -> ModuleType:
-    if name not in GENERATORS:
-        close = difflib.get_close_matches(name, GENERATORS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise SuiteError(f"unknown generator '{name}'; known: {', '.join(sorted(GENERATORS))}{hint}")
-    return importlib.import_module(GENERATORS[name])
+    """The module of generator ``name``; ``SuiteError`` with a 'did you mean' for unknown names."""
+    return GENERATORS.get(name)
 
 
 def generate(name: str, params: dict[str, Any], data_dir: Path | str | None = None) -> list[dict[str, Any]]:

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
-
 from rmbench.errors import SuiteError
 from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, ScoringProtocol
+from rmbench.registry import Registry
 
 __all__ = ["PROTOCOLS", "MetricOptions", "MetricValue", "ProtocolResult", "ScoringProtocol", "get_protocol"]
 
-#: protocol name -> "module:class"
-PROTOCOLS: dict[str, str] = {
-    "pairwise": "rmbench.protocols.pairwise:PairwiseProtocol",
-    "pairwise_judge": "rmbench.protocols.pairwise_judge:PairwiseJudgeProtocol",
-    "best_of_n": "rmbench.protocols.ranking:BestOfNProtocol",
-    "ties": "rmbench.protocols.ties:TiesProtocol",
-    "rmbench_grid": "rmbench.protocols.grid:StyleGridProtocol",
-    "probing": "rmbench.protocols.probing:ProbingProtocol",
-    "contrast": "rmbench.protocols.contrast:ContrastProtocol",
-    "overoptimization": "rmbench.protocols.overoptimization:OveroptimizationProtocol",
-}
+#: protocol name -> protocol class, imported on first use. Suites name these in ``protocol:``.
+PROTOCOLS: Registry[type[ScoringProtocol]] = Registry("protocol", SuiteError)
+PROTOCOLS.lazy(
+    "pairwise", "rmbench.protocols.pairwise:PairwiseProtocol", "Chosen vs rejected: accuracy under a tie policy."
+)
+PROTOCOLS.lazy(
+    "pairwise_judge",
+    "rmbench.protocols.pairwise_judge:PairwiseJudgeProtocol",
+    "A judge sees both responses (both orders): accuracy and position consistency.",
+)
+PROTOCOLS.lazy(
+    "best_of_n", "rmbench.protocols.ranking:BestOfNProtocol", "One correct among n responses: accuracy and MRR."
+)
+PROTOCOLS.lazy("ties", "rmbench.protocols.ties:TiesProtocol", "RewardBench 2 Ties: several correct answers, margins.")
+PROTOCOLS.lazy(
+    "rmbench_grid", "rmbench.protocols.grid:StyleGridProtocol", "RM-Bench style grid: hard, normal, easy accuracy."
+)
+PROTOCOLS.lazy(
+    "probing", "rmbench.protocols.probing:ProbingProtocol", "Linear probes on hidden states per labelled dimension."
+)
+PROTOCOLS.lazy(
+    "contrast",
+    "rmbench.protocols.contrast:ContrastProtocol",
+    "Contrast instructions: response and instruction consistency.",
+)
+PROTOCOLS.lazy(
+    "overoptimization",
+    "rmbench.protocols.overoptimization:OveroptimizationProtocol",
+    "Best-of-n gold vs proxy curves, Gao et al.'s fit, proxy ensembles.",
+)
 
 
 def get_protocol(name: str) -> ScoringProtocol:
-    target = PROTOCOLS.get(name)
-    if target is None:
-        close = difflib.get_close_matches(name, PROTOCOLS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise SuiteError(f"unknown protocol '{name}'. Known: {', '.join(sorted(PROTOCOLS))}.{hint}")
-    module_name, attr = target.split(":")
-    return getattr(importlib.import_module(module_name), attr)()
+    """A fresh instance of protocol ``name``; ``SuiteError`` with a 'did you mean' for unknown names."""
+    return PROTOCOLS.get(name)()
