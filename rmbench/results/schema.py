@@ -178,3 +178,13 @@ class RunResults(_Record):
     def metric_names(self, scope: str | None = None) -> list[str]:
         """Distinct metric names in file order (of one scope when given)."""
         return list(dict.fromkeys(m.name for m in self.metrics if scope is None or m.scope == scope))
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON Schema of results.json (what ``rmbench results schema`` prints and docs/results.schema.json holds)."""
+    schema = RunResults.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://rmbench.dev/schemas/results-v{RESULTS_SCHEMA_VERSION}.json",
+        **schema,
+    }
