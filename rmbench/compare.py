@@ -9,7 +9,7 @@ not print (see ``rmbench.cli.reports``) and it does not decide (see ``rmbench.ga
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,11 @@ from scipy.stats import binomtest
 
 from rmbench import stats
 from rmbench.errors import RmbenchError
+from rmbench.metrics import declared
 from rmbench.protocols.base import Section
-from rmbench.rundir import ITEMS, RESULTS, read_results
+from rmbench.results.io import RESULTS, read_results
+from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
+from rmbench.rundir import ITEMS
 
 KEY_COLUMNS = ("item_id", "subset", "cluster")
 DEFAULT_RESAMPLES = 2000
@@ -28,25 +31,32 @@ DEFAULT_RESAMPLES = 2000
 
 @dataclass(frozen=True)
 class LoadedRun:
-    """A run directory (or a bare results.json): the results document and, when present, the per-item outcomes."""
+    """A run directory (or a bare results.json): the typed results and, when present, the per-item outcomes."""
 
     path: Path
-    results: dict[str, Any]
+    results: RunResults
     items: pd.DataFrame | None
 
     @property
-    def suite(self) -> dict[str, Any]:
-        suite: dict[str, Any] = self.results["suite"]
-        return suite
+    def suite(self) -> SuiteIdentity:
+        return self.results.suite
 
     @property
     def name(self) -> str:
         """The run directory's name (the results file's directory for a bare results.json)."""
         return (self.path if self.path.is_dir() else self.path.resolve().parent).name
 
-    def metric(self, name: str, scope: str = "overall") -> dict[str, Any] | None:
-        metrics: list[dict[str, Any]] = self.results.get("metrics", [])
-        return next((m for m in metrics if m["name"] == name and m["scope"] == scope), None)
+    def metric(self, name: str, scope: str = "overall") -> MetricRecord | None:
+        return self.results.metric(name, scope)
+
+    def declaration(self, name: str) -> declared.MetricDeclaration:
+        """How to read metric ``name`` of this run (its direction, kind); undeclared names are an error."""
+        return declared.declared(name, self.suite.protocol)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The metric options as results.json records them."""
+        return self.results.metric_options.model_dump()
 
 
 def load_run(path: Path) -> LoadedRun:
@@ -73,25 +83,23 @@ def load_run(path: Path) -> LoadedRun:
 def suite_mismatch(a: LoadedRun, b: LoadedRun) -> str | None:
     """Why two runs cannot be compared at all (different suite or suite version), or None."""
     sa, sb = a.suite, b.suite
-    if sa["name"] != sb["name"]:
-        return f"different suites: {a.path} is '{sa['name']}', {b.path} is '{sb['name']}'"
-    if str(sa["version"]) != str(sb["version"]):
-        return (
-            f"different versions of suite '{sa['name']}': {a.path} has v{sa['version']}, {b.path} has v{sb['version']}"
-        )
+    if sa.name != sb.name:
+        return f"different suites: {a.path} is '{sa.name}', {b.path} is '{sb.name}'"
+    if sa.version != sb.version:
+        return f"different versions of suite '{sa.name}': {a.path} has v{sa.version}, {b.path} has v{sb.version}"
     return None
 
 
 def comparability_warnings(a: LoadedRun, b: LoadedRun) -> list[str]:
     """Differences that do not forbid a comparison but change what it means."""
     warnings = []
-    if a.suite.get("content_hash") != b.suite.get("content_hash"):
+    if a.suite.content_hash != b.suite.content_hash:
         warnings.append(
-            f"suite content hash differs ({a.suite.get('content_hash')} vs {b.suite.get('content_hash')}): "
+            f"suite content hash differs ({a.suite.content_hash} vs {b.suite.content_hash}): "
             "the suite file changed without a version bump"
         )
     for option in ("tie_policy", "aggregate", "sections"):
-        va, vb = a.results["metric_options"].get(option), b.results["metric_options"].get(option)
+        va, vb = a.options.get(option), b.options.get(option)
         if va != vb:
             warnings.append(f"metric option '{option}' differs: {va!r} vs {vb!r}")
     return warnings
@@ -177,6 +185,11 @@ class Difference:
     a_only_correct: int | None = None  # discordant pairs: A right, B wrong
     b_only_correct: int | None = None  # discordant pairs: B right, A wrong
     method: str = "paired cluster bootstrap"
+    #: The metric's declared direction (higher, lower, target, none); None for a per-item column that is not a
+    #: declared metric (e.g. probing's probe_correct), whose change has no better side.
+    direction: str | None = None
+    #: True when B is better than A by the declared direction, False when worse, None when it cannot say.
+    improved: bool | None = None
 
 
 @dataclass
@@ -249,7 +262,7 @@ def compare_runs(
     if joined.empty:
         raise RmbenchError(f"cannot compare: {a.path} and {b.path} share no item_id")
 
-    sections = a.results["metric_options"].get("sections")
+    sections = a.options.get("sections")
     differences = []
     # Usually every metric has a value on every item; a metric with gaps is computed on its own rows.
     for valid, group in _by_valid_rows(joined, names):
@@ -276,11 +289,12 @@ def compare_runs(
     order = {name: k for k, name in enumerate(names)}
     rank = {"overall": 0, "section": 1, "subset": 2}
     differences.sort(key=lambda d: (order[d.metric], rank[d.scope.split(":")[0]], d.scope))
+    differences = [_with_direction(d, a.suite.protocol) for d in differences]
     warnings = comparability_warnings(a, b)
     return Comparison(
         a=a.path,
         b=b.path,
-        suite=a.suite,
+        suite=a.suite.model_dump(),
         shared=len(joined),
         only_a=len(ids_a - ids_b),
         only_b=len(ids_b - ids_a),
@@ -290,6 +304,18 @@ def compare_runs(
         differences=differences,
         warnings=warnings,
     )
+
+
+def _with_direction(difference: Difference, protocol: str) -> Difference:
+    """The difference read by its metric's declaration: which way is better, and whether B is."""
+    declaration = declared.find(difference.metric, protocol)
+    if declaration is None:
+        return difference
+    improved = None
+    if declaration.direction is not declared.Direction.NONE:
+        change = declaration.worsening(difference.value_a, difference.value_b)
+        improved = None if change == 0 else change < 0
+    return replace(difference, direction=declaration.direction.value, improved=improved)
 
 
 def _by_valid_rows(joined: pd.DataFrame, names: list[str]) -> list[tuple[np.ndarray, list[str]]]:

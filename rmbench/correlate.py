@@ -19,6 +19,7 @@ from scipy import stats
 
 from rmbench.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
+from rmbench.metrics.declared import Direction
 
 LabelBy = Literal["dir", "model"]
 METHODS = ("spearman", "kendall", "pearson")
@@ -62,10 +63,10 @@ def run_label(run: LoadedRun, label_by: LabelBy) -> str:
     """``dir``: the run directory's name; ``model``: the model spec's model (or engine and seed for baselines)."""
     if label_by == "dir":
         return run.name
-    spec = run.results["model"]["spec"]
-    if spec.get("model"):
-        return str(spec["model"])
-    return f"{spec['engine']}" if spec["engine"] != "random" else f"random-seed{spec.get('seed', 0)}"
+    spec = run.results.model.spec
+    if spec.model:
+        return spec.model
+    return spec.engine if spec.engine != "random" else f"random-seed{(spec.model_extra or {}).get('seed', 0)}"
 
 
 def metric_values(runs: list[LoadedRun], ref: MetricRef, label_by: LabelBy) -> dict[str, float]:
@@ -73,10 +74,10 @@ def metric_values(runs: list[LoadedRun], ref: MetricRef, label_by: LabelBy) -> d
     values: dict[str, float] = {}
     where: dict[str, Path] = {}
     for run in runs:
-        if ref.suite is not None and run.suite["name"] != ref.suite:
+        if ref.suite is not None and run.suite.name != ref.suite:
             continue
         metric = run.metric(ref.name, ref.scope)
-        if metric is None or metric["value"] is None:
+        if metric is None or metric.value is None:
             continue
         label = run_label(run, label_by)
         if label in values:
@@ -84,10 +85,30 @@ def metric_values(runs: list[LoadedRun], ref: MetricRef, label_by: LabelBy) -> d
                 f"two runs are labelled '{label}' for {ref}: {where[label]} and {run.path}; "
                 "label by the other key (--label-by) or name the suite ([suite/]metric)"
             )
-        values[label], where[label] = float(metric["value"]), run.path
+        values[label], where[label] = metric.value, run.path
     if not values:
         raise RmbenchError(f"no run reports metric {ref}")
     return values
+
+
+def metric_direction(runs: list[LoadedRun], ref: MetricRef) -> Direction:
+    """The declared direction of ``ref`` (of the protocol of the first run that reports it)."""
+    for run in runs:
+        if (ref.suite is None or run.suite.name == ref.suite) and run.metric(ref.name, ref.scope) is not None:
+            return run.declaration(ref.name).direction
+    raise RmbenchError(f"no run reports metric {ref}")
+
+
+def direction_warnings(directions: dict[str, Direction]) -> list[str]:
+    """How to read the sign when a side is not higher-is-better (side → its direction)."""
+    warnings = []
+    for side, direction in directions.items():
+        if direction is Direction.LOWER:
+            warnings.append(f"{side} is lower-is-better: a negative correlation means the two agree on which is better")
+        elif direction is not Direction.HIGHER:
+            warnings.append(f"{side} has direction '{direction.value}': the sign of a correlation does not say which "
+                            "models are better")
+    return warnings
 
 
 def read_downstream(path: Path) -> dict[str, float]:
@@ -212,8 +233,12 @@ def correlate(
     resamples: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
+    directions: dict[str, Direction] | None = None,
 ) -> Correlation:
-    """Correlate the models present on both sides; bootstrap CIs resample models with replacement (seeded)."""
+    """Correlate the models present on both sides; bootstrap CIs resample models with replacement (seeded).
+
+    ``directions`` (side name → declared direction) adds a warning on how to read the sign for a side that is not
+    higher-is-better."""
     if resamples < 1000:
         raise RmbenchError(f"--resamples {resamples}: at least 1000 bootstrap resamples are needed (METRICS.md §9)")
     labels = sorted(set(x) & set(y))
@@ -236,7 +261,7 @@ def correlate(
         low, high = (float(v) for v in np.quantile(finite, [tail, 1 - tail])) if finite.size else (None, None)
         value, p_value = point[method]
         coefficients.append(Coefficient(method, value, low, high, p_value, int(sample.size - finite.size)))
-    warnings = []
+    warnings = direction_warnings(directions or {})
     if len(labels) < SMALL_N:
         warnings.append(f"only {len(labels)} models: correlations across fewer than {SMALL_N} models mean little")
     for side, names in (("x", only_x), ("y", only_y)):

@@ -1,12 +1,14 @@
 """The regression gate (METRICS.md §9): does a candidate run drop a metric compared with a baseline run?
 
-A gated metric fails only when its drop is larger than the tolerance *and* significant at α (one-sided: evidence
-that candidate < baseline). With both runs' items.parquet the test is the paired cluster bootstrap of
+A gated metric fails only when it gets worse by more than the tolerance *and* significantly so at α (one-sided:
+evidence that it moved the worse way). With both runs' items.parquet the test is the paired cluster bootstrap of
 ``rmbench.compare``; when either side is a bare results.json the gate falls back to an unpaired normal
 approximation built from the two reported CIs, and says so. Unusable input (different suite or version, different
 items, a metric missing) raises RmbenchError: a gate must never pass because it compared the wrong things.
 
-Every gated metric is read as higher-is-better (accuracy, MRR, consistency...).
+Which way is worse comes from the metric's declaration (``rmbench.metrics.declared``): a drop for higher-is-better
+metrics, a rise for lower-is-better ones, a move away from the target for target metrics. By default every overall
+outcome metric both runs report is gated; fitted parameters and baselines only when named with ``--metric``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rmbench.compare import (
     suite_mismatch,
 )
 from rmbench.errors import RmbenchError
+from rmbench.metrics.declared import Direction, MetricDeclaration
 
 DEFAULT_MAX_DROP = 0.01
 DEFAULT_ALPHA = 0.05
@@ -45,11 +48,12 @@ class GateCheck:
     diff: float  # candidate − baseline
     ci_low: float | None
     ci_high: float | None
-    p_drop: float
+    p_drop: float  # one-sided p that the metric got worse (dropped, for a higher-is-better metric)
     method: Literal["paired", "unpaired"]
     n: int
     passed: bool
     reason: str
+    direction: str = Direction.HIGHER.value
 
     @property
     def label(self) -> str:
@@ -60,7 +64,7 @@ class GateCheck:
 class GateResult:
     candidate: Path
     baseline: Path
-    suite: dict[str, Any]
+    suite: dict[str, Any]  # name, version, protocol, content_hash
     max_drop: float
     alpha: float
     checks: list[GateCheck]
@@ -100,18 +104,22 @@ def run_gate(
     if mismatch:
         raise RmbenchError(f"gate input unusable: {mismatch}")
     for option in ("tie_policy", "aggregate"):
-        ours, theirs = candidate.results["metric_options"].get(option), baseline.results["metric_options"].get(option)
+        ours, theirs = candidate.options.get(option), baseline.options.get(option)
         if ours != theirs:
             raise RmbenchError(f"gate input unusable: metric option '{option}' differs ({theirs!r} vs {ours!r})")
     gated = [parse_metric(m) for m in metrics] if metrics else _default_metrics(candidate, baseline)
     for name, scope in gated:
         for role, run in (("candidate", candidate), ("baseline", baseline)):
-            if run.metric(name, scope) is None:
-                known = sorted({m["name"] for m in run.results["metrics"]})
+            record = run.metric(name, scope)
+            if record is None:
+                known = sorted(set(run.results.metric_names()))
                 raise RmbenchError(
                     f"gate input unusable: {role} {run.path} has no metric '{name}' ({scope}); "
                     f"it has {', '.join(known)}"
                 )
+            if record.value is None:
+                raise RmbenchError(f"gate input unusable: {role} {run.path} reports no value for '{name}' ({scope})")
+    declarations = {name: _gateable(candidate, name) for name, _ in gated}
     notes = [w for w in comparability_warnings(baseline, candidate) if "content hash" in w]
     paired = candidate.items is not None and baseline.items is not None
     if candidate.items is not None and baseline.items is not None:
@@ -129,32 +137,60 @@ def run_gate(
     comparison = None
     paired_names = set(per_item_metrics(candidate.items)) & set(per_item_metrics(baseline.items)) if paired else set()
     wanted = sorted({name for name, _ in gated if name in paired_names})
+    scopes = {scope for _, scope in gated}
     if wanted:
-        scopes = {scope for _, scope in gated}
         comparison = compare_runs(
             baseline, candidate, metrics=wanted, wanted_scopes=scopes, resamples=resamples, seed=seed
         )
+    # Evidence of a rise is the swapped comparison's evidence of a drop (same seed, same resamples).
+    rising = sorted({n for n in wanted if declarations[n].direction is not Direction.HIGHER})
+    reverse = (
+        compare_runs(candidate, baseline, metrics=rising, wanted_scopes=scopes, resamples=resamples, seed=seed)
+        if rising
+        else None
+    )
     for name, scope in gated:
+        declaration = declarations[name]
         difference = comparison.find(name, scope) if comparison else None
         if difference is not None and difference.p_drop is not None:
+            swapped = reverse.find(name, scope) if reverse else None
+            p_rise = swapped.p_drop if swapped is not None else None
             checks.append(
-                _verdict(name, scope, difference.value_a, difference.value_b, difference.ci_low, difference.ci_high,
-                         difference.p_drop, "paired", difference.n, max_drop, alpha)
+                _verdict(name, declaration, scope, difference.value_a, difference.value_b, difference.ci_low,
+                         difference.ci_high, difference.p_drop, p_rise, "paired", difference.n, max_drop, alpha)
             )
         else:
             if paired:
                 notes.append(f"'{name}' ({scope}) has no per-item column: gated unpaired from the reported CIs")
-            checks.append(_unpaired(name, scope, candidate, baseline, max_drop, alpha))
-    return GateResult(candidate.path, baseline.path, candidate.suite, max_drop, alpha, checks, notes)
+            checks.append(_unpaired(declaration, name, scope, candidate, baseline, max_drop, alpha))
+    skipped = _not_gated_by_default(candidate, baseline) if not metrics else []
+    if skipped:
+        notes.append(f"not gated by default (fitted parameters, baselines, context): {', '.join(skipped)}")
+    return GateResult(candidate.path, baseline.path, candidate.suite.model_dump(), max_drop, alpha, checks, notes)
+
+
+def _gateable(run: LoadedRun, name: str) -> MetricDeclaration:
+    """The metric's declaration; one without a better direction cannot be gated."""
+    declaration = run.declaration(name)
+    if declaration.direction is Direction.NONE:
+        raise RmbenchError(f"gate input unusable: metric '{name}' has no better direction ({declaration.description})")
+    return declaration
+
+
+def _shared_overall(candidate: LoadedRun, baseline: LoadedRun) -> list[str]:
+    return [n for n in candidate.results.metric_names("overall") if baseline.metric(n) is not None]
 
 
 def _default_metrics(candidate: LoadedRun, baseline: LoadedRun) -> list[tuple[str, str]]:
-    """Every overall metric both runs report."""
-    names = [m["name"] for m in candidate.results["metrics"] if m["scope"] == "overall"]
-    shared = [(n, "overall") for n in names if baseline.metric(n) is not None]
+    """Every overall outcome metric both runs report (not fitted parameters, baselines or context metrics)."""
+    shared = [(n, "overall") for n in _shared_overall(candidate, baseline) if candidate.declaration(n).gated_by_default]
     if not shared:
-        raise RmbenchError("gate input unusable: the runs share no overall metric")
+        raise RmbenchError("gate input unusable: the runs share no overall outcome metric")
     return shared
+
+
+def _not_gated_by_default(candidate: LoadedRun, baseline: LoadedRun) -> list[str]:
+    return [n for n in _shared_overall(candidate, baseline) if not candidate.declaration(n).gated_by_default]
 
 
 def _require_same_items(candidate: LoadedRun, baseline: LoadedRun) -> None:
@@ -169,58 +205,89 @@ def _require_same_items(candidate: LoadedRun, baseline: LoadedRun) -> None:
 
 
 def _unpaired(
-    name: str, scope: str, candidate: LoadedRun, baseline: LoadedRun, max_drop: float, alpha: float
+    declaration: MetricDeclaration,
+    name: str,
+    scope: str,
+    candidate: LoadedRun,
+    baseline: LoadedRun,
+    max_drop: float,
+    alpha: float,
 ) -> GateCheck:
     """Normal approximation: each CI half-width is z·SE, the SEs of independent runs add in quadrature."""
     c, b = candidate.metric(name, scope), baseline.metric(name, scope)
-    assert c is not None and b is not None
+    assert c is not None and b is not None and c.value is not None and b.value is not None
     ses = []
     for run, metric in ((candidate, c), (baseline, b)):
-        if metric.get("ci_low") is None or metric.get("ci_high") is None:
+        if metric.ci_low is None or metric.ci_high is None:
             raise RmbenchError(f"gate input unusable: {run.path} reports no CI for '{name}' ({scope})")
-        confidence = float(run.results["metric_options"].get("confidence", 0.95))
-        ses.append((metric["ci_high"] - metric["ci_low"]) / (2 * norm.ppf(0.5 + confidence / 2)))
-    if c["n"] != b["n"]:
+        confidence = run.results.metric_options.confidence
+        ses.append((metric.ci_high - metric.ci_low) / (2 * norm.ppf(0.5 + confidence / 2)))
+    if c.n != b.n:
         raise RmbenchError(
-            f"gate input unusable: different items for '{name}' ({scope}): n = {b['n']} in the baseline, {c['n']} in "
+            f"gate input unusable: different items for '{name}' ({scope}): n = {b.n} in the baseline, {c.n} in "
             "the candidate"
         )
-    diff = c["value"] - b["value"]
+    diff = c.value - b.value
     se = math.hypot(*ses)
     p_drop = float(norm.cdf(diff / se)) if se > 0 else (0.0 if diff < 0 else 1.0)
+    p_rise = float(norm.cdf(-diff / se)) if se > 0 else (0.0 if diff > 0 else 1.0)
     z = norm.ppf(0.975)
-    return _verdict(name, scope, b["value"], c["value"], diff - z * se, diff + z * se, p_drop, "unpaired", c["n"],
-                    max_drop, alpha)
+    return _verdict(name, declaration, scope, b.value, c.value, diff - z * se, diff + z * se, p_drop, p_rise, "unpaired",
+                    c.n, max_drop, alpha)
+
+
+def _worse_way(declaration: MetricDeclaration, baseline: float, candidate: float) -> str:
+    """``down`` or ``up``: the way this move would make the metric worse (for a target metric: the side the
+    candidate ended on, since moving further that way moves away from the target)."""
+    if declaration.direction is Direction.LOWER:
+        return "up"
+    if declaration.direction is Direction.TARGET:
+        assert declaration.target is not None
+        side = candidate - declaration.target if candidate != declaration.target else candidate - baseline
+        return "up" if side > 0 else "down"
+    return "down"
 
 
 def _verdict(
     name: str,
+    declaration: MetricDeclaration,
     scope: str,
     baseline: float,
     candidate: float,
     ci_low: float | None,
     ci_high: float | None,
     p_drop: float,
+    p_rise: float | None,
     method: Literal["paired", "unpaired"],
     n: int,
     max_drop: float,
     alpha: float,
 ) -> GateCheck:
+    """Pass unless the metric got worse (by its declared direction) by more than ``max_drop``, significantly."""
     diff = candidate - baseline
-    drop = -diff
-    too_large, significant = drop > max_drop, p_drop < alpha
+    way = _worse_way(declaration, baseline, candidate)
+    p_worse = p_drop if way == "down" else p_rise
+    assert p_worse is not None, "a rise needs the reversed comparison's p-value"
+    worse = declaration.worsening(baseline, candidate)
+    moved = {Direction.HIGHER: "dropped", Direction.LOWER: "rose"}.get(declaration.direction)
+    moved = moved or f"moved away from target {declaration.target:g}"
+    too_large, significant = worse > max_drop, p_worse < alpha
     if too_large and significant:
-        reason = f"dropped by {drop:.4f} > tolerance {max_drop:g}, significant (p = {p_drop:.4g} < α = {alpha:g})"
+        reason = f"{moved} by {worse:.4f} > tolerance {max_drop:g}, significant (p = {p_worse:.4g} < α = {alpha:g})"
     elif too_large:
         reason = (
-            f"dropped by {drop:.4f} > tolerance {max_drop:g}, but not significant (p = {p_drop:.4g} ≥ α = {alpha:g})"
+            f"{moved} by {worse:.4f} > tolerance {max_drop:g}, but not significant (p = {p_worse:.4g} ≥ α = {alpha:g})"
         )
-    elif drop > 0:
-        reason = f"dropped by {drop:.4f}, within tolerance {max_drop:g} (p = {p_drop:.4g})"
+    elif worse > 0:
+        reason = f"{moved} by {worse:.4f}, within tolerance {max_drop:g} (p = {p_worse:.4g})"
     else:
-        reason = f"no drop (change {diff:+.4f}, p = {p_drop:.4g})"
-    return GateCheck(name, scope, baseline, candidate, diff, ci_low, ci_high, p_drop, method, n,
-                     passed=not (too_large and significant), reason=reason)
+        reason = (
+            f"no drop (change {diff:+.4f}, p = {p_worse:.4g})"
+            if declaration.direction is Direction.HIGHER
+            else f"not worse (change {diff:+.4f}, {declaration.direction.value} is better, p = {p_worse:.4g})"
+        )
+    return GateCheck(name, scope, baseline, candidate, diff, ci_low, ci_high, p_worse, method, n, passed=not (too_large and significant),
+                     reason=reason, direction=declaration.direction.value)
 
 
 # --- reports for CI systems -----------------------------------------------------------------------------------------
@@ -245,17 +312,18 @@ def summary_markdown(result: GateResult) -> str:
     if failed:
         lines += [f"- **{c.label}** {c.reason}" for c in failed] + [""]
     lines += [
-        "| metric | baseline | candidate | Δ | 95% CI of Δ | p (drop) | n | test | result |",
-        "|---|---:|---:|---:|---|---:|---:|---|---|",
+        "| metric | better | baseline | candidate | Δ | 95% CI of Δ | p (worse) | n | test | result |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for c in result.checks:
         ci = f"[{_num(c.ci_low)}, {_num(c.ci_high)}]"
         status = "pass" if c.passed else "**FAIL**"
         lines.append(
-            f"| {c.label} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} | {c.p_drop:.4g} | {c.n} "
+            f"| {c.label} | {c.direction} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} | {c.p_drop:.4g} | {c.n} "
             f"| {c.method} | {status} |"
         )
-    lines += ["", "A metric fails only when it drops by more than the tolerance *and* the drop is significant at α."]
+    lines += ["", "A metric fails only when it gets worse (by its declared direction) by more than the tolerance *and* "
+              "significantly so at α."]
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
 

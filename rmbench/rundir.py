@@ -17,15 +17,15 @@ from typing import Any
 
 import pandas as pd
 
-from rmbench import RESULTS_SCHEMA_VERSION, __version__
 from rmbench.atomic import atomic_paths, json_document
-from rmbench.environment import environment
-from rmbench.errors import RmbenchError
 from rmbench.protocols.base import ProtocolResult
 from rmbench.report.tables import markdown_report
 from rmbench.requests import Score, ScoreRequest, unique_requests
+from rmbench.results.io import RESULTS as RESULTS  # re-exported: results.json is read through rmbench.results.io
+from rmbench.results.io import as_results, dumps_results
+from rmbench.results.io import read_results as read_results
+from rmbench.results.schema import RunResults
 
-RESULTS = "results.json"
 SCORES = "scores.parquet"
 ITEMS = "items.parquet"
 REPORT = "report.md"
@@ -34,7 +34,7 @@ EXECUTION = "run.json"
 
 def write_run_directory(
     out: Path,
-    results: dict[str, Any],
+    results: RunResults | Mapping[str, Any],
     result: ProtocolResult,
     requests: Sequence[ScoreRequest] | Path,
     scores: Mapping[str, Score],
@@ -42,9 +42,12 @@ def write_run_directory(
 ) -> None:
     """Write every file of the run directory; results.json lands last, so its presence means the directory is
     complete. ``requests`` may instead be a scores.parquet already written while scoring (a streamed run, see
-    ``rmbench.streamed``): it is moved into place with the other files."""
-    document = {"schema_version": RESULTS_SCHEMA_VERSION, "rmbench_version": __version__} | results
-    document["environment"] = environment()
+    ``rmbench.streamed``): it is moved into place with the other files.
+
+    ``results`` is the typed contract (``rmbench.results.io.build_results``) or, from writers not yet switched to
+    it, the document without its schema version, rmbench version and environment; either way results.json is
+    written only through ``RunResults``, so a document that breaks the contract fails here, before any file."""
+    document = as_results(results)
     if isinstance(requests, Path):
         written = requests  # moved, not renamed: it may come from another file system (beside the cache)
         write_scores: Callable[[Path], object] = lambda p: shutil.move(written, p)  # noqa: E731
@@ -57,21 +60,20 @@ def write_run_directory(
             ITEMS: lambda p: result.per_item.to_parquet(p, index=False),
             REPORT: lambda p: p.write_text(markdown_report(document), encoding="utf-8"),
             EXECUTION: lambda p: p.write_text(json_document(execution), encoding="utf-8"),
-            RESULTS: lambda p: p.write_text(json_document(document), encoding="utf-8"),
+            RESULTS: lambda p: p.write_text(dumps_results(document), encoding="utf-8"),
         },
     )
 
 
-def write_imported_run(out: Path, results: dict[str, Any], result: ProtocolResult) -> None:
+def write_imported_run(out: Path, results: RunResults | Mapping[str, Any], result: ProtocolResult) -> None:
     """A run directory for scores computed elsewhere (published score files): no scores.parquet, no run.json."""
-    document = {"schema_version": RESULTS_SCHEMA_VERSION, "rmbench_version": __version__} | results
-    document["environment"] = environment()
+    document = as_results(results)
     _write_together(
         out,
         {
             ITEMS: lambda p: result.per_item.to_parquet(p, index=False),
             REPORT: lambda p: p.write_text(markdown_report(document), encoding="utf-8"),
-            RESULTS: lambda p: p.write_text(json_document(document), encoding="utf-8"),
+            RESULTS: lambda p: p.write_text(dumps_results(document), encoding="utf-8"),
         },
     )
 
@@ -148,16 +150,3 @@ def scores_frame(requests: Sequence[ScoreRequest], scores: Mapping[str, Score]) 
             }
         )
     return pd.DataFrame(rows)
-
-
-def read_results(path: Path) -> dict[str, Any]:
-    """Read a run directory's (or a bare) results.json, checking the schema version."""
-    file = path / RESULTS if path.is_dir() else path
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RmbenchError(f"{file}: cannot read results: {exc}") from exc
-    version = document.get("schema_version")
-    if version != RESULTS_SCHEMA_VERSION:
-        raise RmbenchError(f"{file}: results schema_version {version!r}; this rmbench reads {RESULTS_SCHEMA_VERSION}")
-    return document

@@ -18,6 +18,7 @@ from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions
 from rmbench.run import RunConfig, run_suite
 from rmbench.stats import sectioned_means
+from tests.results_helpers import minimal_results
 
 
 def make_run(root: Path, name: str, engine: str, seed: int = 0, **overrides: object) -> Path:
@@ -61,10 +62,10 @@ def test_paired_values_match_the_runs_own_results(runs: dict[str, Path]) -> None
     a, b = load_run(runs["length"]), load_run(runs["random0"])
     result = compare_runs(a, b)
     for d in result.differences:
-        assert d.value_a == pytest.approx(a.metric(d.metric, d.scope)["value"], abs=1e-12)
-        assert d.value_b == pytest.approx(b.metric(d.metric, d.scope)["value"], abs=1e-12)
+        assert d.value_a == pytest.approx(a.metric(d.metric, d.scope).value, abs=1e-12)
+        assert d.value_b == pytest.approx(b.metric(d.metric, d.scope).value, abs=1e-12)
         assert d.diff == pytest.approx(d.value_b - d.value_a, abs=1e-12)
-        assert d.n == a.metric(d.metric, d.scope)["n"]
+        assert d.n == a.metric(d.metric, d.scope).n
 
 
 def test_difference_ci_is_the_stats_bootstrap_of_the_per_item_difference(runs: dict[str, Path]) -> None:
@@ -73,7 +74,7 @@ def test_difference_ci_is_the_stats_bootstrap_of_the_per_item_difference(runs: d
     result = compare_runs(a, b, resamples=1000, seed=7)
     joined = a.items.merge(b.items[["item_id", "accuracy"]], on="item_id", suffixes=("_a", "_b"))
     joined["d"] = joined["accuracy_b"] - joined["accuracy_a"]
-    sections = MetricOptions.model_validate(a.results["metric_options"]).sections
+    sections = a.results.metric_options.sections
     reference = sectioned_means(joined, ["d"], sections, resamples=1000, seed=7)
     for scope, estimates in reference.estimates.items():
         d = result.find("accuracy", scope)
@@ -161,8 +162,7 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_noise() -> None:
     def run(values: np.ndarray) -> LoadedRun:
         ids = [f"i{k}" for k in range(n)]
         items = pd.DataFrame({"item_id": ids, "subset": "s", "cluster": ids, "accuracy": values})
-        results = {"suite": {"name": "x", "version": "1"}, "metric_options": {"sections": None}, "metrics": []}
-        return LoadedRun(Path("."), results, items)
+        return LoadedRun(Path("."), minimal_results(), items)
 
     worse = compare_runs(run(base), run(flipped)).find("accuracy")
     assert worse.diff == pytest.approx(-0.15)

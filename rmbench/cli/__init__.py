@@ -24,6 +24,7 @@ def _register() -> None:
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
     from rmbench.cli import reports as reports_cmd
+    from rmbench.cli import results as results_cmd
     from rmbench.cli import run as run_cmd
     from rmbench.cli import scores as scores_cmd
     from rmbench.cli import suites as suites_cmd
@@ -34,6 +35,7 @@ def _register() -> None:
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
     app.add_typer(suites_cmd.app, name="suites")
     reports_cmd.register(app)
+    results_cmd.register(app)
     contrast_cmd.register(app)
     check_engine_cmd.register(app)
 

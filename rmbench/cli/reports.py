@@ -62,7 +62,8 @@ def compare(
         caption=(
             f"A = {run_a} · B = {run_b} · items shared {result.shared}, only in A {result.only_a}, only in B "
             f"{result.only_b} · {result.confidence:.0%} CI from a paired cluster bootstrap ({result.resamples} "
-            f"resamples, seed {result.seed}) · McNemar exact on 0/1 outcomes"
+            f"resamples, seed {result.seed}) · McNemar exact on 0/1 outcomes · significant changes in green when "
+            "better, red when worse, by each metric's declared direction"
         ),
     )
     for column in ("scope", "metric", "A", "B", "B − A", "95% CI", "p", "McNemar p", "n"):
@@ -76,7 +77,7 @@ def compare(
             d.metric,
             _fmt(d.value_a),
             _fmt(d.value_b),
-            f"[{'green' if d.diff > 0 else 'red'}]{diff}[/]" if significant else diff,
+            f"[{'green' if d.improved else 'red'}]{diff}[/]" if significant and d.improved is not None else diff,
             f"[{_fmt(d.ci_low)}, {_fmt(d.ci_high)}]",
             _p(d.p_value),
             _p(d.mcnemar_p),
@@ -104,7 +105,9 @@ def correlate(
 ) -> None:
     """Spearman, Kendall and Pearson across models, each with a bootstrap CI over models; n < 5 is flagged."""
     from rmbench.atomic import dumps_json, write_json, write_text
-    from rmbench.correlate import MetricRef, correlation_markdown, load_runs, metric_values, read_downstream
+    from rmbench.correlate import (
+        MetricRef, correlation_markdown, load_runs, metric_direction, metric_values, read_downstream,
+    )
     from rmbench.correlate import correlate as correlate_values
     from rmbench.errors import RmbenchError
 
@@ -115,14 +118,17 @@ def correlate(
     loaded = load_runs(runs)
     x_ref = MetricRef.parse(x)
     xs = metric_values(loaded, x_ref, label_by)  # type: ignore[arg-type]
+    directions = {str(x_ref): metric_direction(loaded, x_ref)}
     if downstream is not None:
         ys, y_name = read_downstream(downstream), f"downstream:{downstream.name}"
     else:
         assert y is not None
         y_ref = MetricRef.parse(y)
         ys, y_name = metric_values(loaded, y_ref, label_by), str(y_ref)  # type: ignore[arg-type]
+        directions[y_name] = metric_direction(loaded, y_ref)
     result = correlate_values(
-        xs, ys, x_name=str(x_ref), y_name=y_name, label_by=label_by, resamples=resamples, seed=seed
+        xs, ys, x_name=str(x_ref), y_name=y_name, label_by=label_by, resamples=resamples, seed=seed,
+        directions=directions,
     )
     if plot is not None:
         from rmbench.report.plots import scatter_plot
@@ -195,11 +201,11 @@ def gate(
         title=f"rmbench gate: {'PASSED' if result.passed else 'FAILED'}",
         caption=f"tolerance {max_drop:g} · α = {alpha:g} · " + " · ".join(result.notes),
     )
-    for column in ("metric", "baseline", "candidate", "Δ", "95% CI", "p (drop)", "result"):
-        table.add_column(column, justify="left" if column in ("metric", "result") else "right")
+    for column in ("metric", "better", "baseline", "candidate", "Δ", "95% CI", "p (worse)", "result"):
+        table.add_column(column, justify="left" if column in ("metric", "better", "result") else "right")
     for c in result.checks:
         table.add_row(
-            c.label, _fmt(c.baseline), _fmt(c.candidate), _fmt(c.diff, signed=True),
+            c.label, c.direction, _fmt(c.baseline), _fmt(c.candidate), _fmt(c.diff, signed=True),
             f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _p(c.p_drop),
             "pass" if c.passed else "[bold red]FAIL[/]",
         )

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 
 from rmbench.config import BOOTSTRAP_SEED
 
+if TYPE_CHECKING:
+    from rmbench.protocols.base import MetricOptions
+    from rmbench.results.schema import RunResults
+
 console = Console()
 err_console = Console(stderr=True)
 
-#: Suite identity of RewardMATH score files: the 483-problem benchmark they were scored on.
-REWARDMATH_SUITE = {"name": "rewardmath", "version": "1", "protocol": "best_of_n"}
+#: The shipped suite whose benchmark RewardMATH score files were scored on: an imported run carries its identity
+#: (name, version, protocol, content hash), so it compares and ranks beside runs of that suite.
+REWARDMATH_SUITE = "rewardmath"
 
 
 def evaluate_scores(
@@ -51,8 +56,9 @@ def evaluate_scores(
 
         write_imported_run(out, document, evaluation.result)
     if json_out:
-        summary = {m["name"]: m["value"] for m in document["metrics"] if m["scope"] == "overall"}
-        summary |= {f"{m['name']}_ci": [m["ci_low"], m["ci_high"]] for m in document["metrics"] if m["scope"] == "overall"}
+        overall = [m for m in document.metrics if m.scope == "overall"]
+        summary: dict[str, object] = {m.name: m.value for m in overall}
+        summary |= {f"{m.name}_ci": [m.ci_low, m.ci_high] for m in overall}
         summary.setdefault("mrr", None)
         summary |= {
             "n": int(evaluation.result.per_item.shape[0]),
@@ -68,22 +74,26 @@ def evaluate_scores(
         console.print(console_table(document))
 
 
-def _results_document(path: Path, label: str | None, options, evaluation) -> dict:
+def _results_document(path: Path, label: str | None, options: MetricOptions, evaluation: Any) -> RunResults:
+    from rmbench.results.io import build_results
+    from rmbench.suite import load_suite
+
+    suite = load_suite(REWARDMATH_SUITE)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     name = label or path.name.split(".")[0].removesuffix("_reward")
     n = int(evaluation.result.per_item.shape[0])
-    n_problems = evaluation.info.n_problems
-    return {
-        "suite": REWARDMATH_SUITE | {"content_hash": "published-scores"},
-        "data": [{"kind": "score_file", "path": path.name, "sha256": digest, "records": evaluation.info.n_records}],
-        "model": {"spec": {"model": name, "engine": "external"}, "fingerprint": digest[:16], "engine": {}},
-        "engine_options": {},
-        "metric_options": options.model_dump(),
-        "limit": None,
-        "metrics": [m.as_dict() for m in evaluation.result.metrics],
-        "excluded": evaluation.result.excluded,
-        "counts": {
-            "items": n_problems,
+    return build_results(
+        suite={"name": suite.name, "version": suite.version, "protocol": suite.protocol,
+               "content_hash": suite.content_hash},
+        data=[{"kind": "score_file", "path": path.name, "sha256": digest, "records": evaluation.info.n_records}],
+        model={"spec": {"model": name, "engine": "external"}, "fingerprint": digest[:16], "engine": {}},
+        engine_options={},
+        metric_options=options.model_dump(),
+        limit=None,
+        metrics=[m.as_dict() for m in evaluation.result.metrics],
+        excluded=evaluation.result.excluded,
+        counts={
+            "items": evaluation.info.n_problems,
             "items_evaluated": n,
             "requests": 0,
             "unique_requests": 0,
@@ -91,5 +101,6 @@ def _results_document(path: Path, label: str | None, options, evaluation) -> dic
             "invalid_scores": sum(evaluation.result.excluded.values()),
             "padding_efficiency": None,
         },
-        "extra": evaluation.result.extra,
-    }
+        extra=evaluation.result.extra,
+        omit_models=True,
+    )

@@ -1,21 +1,25 @@
-"""Metric tables for the console (rich) and for report.md, built from a results.json document."""
+"""Metric tables for the console (rich) and for report.md, built from a run's typed results."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+
+from rmbench.results.io import as_results
+from rmbench.results.schema import MetricRecord, RunResults
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(metric: dict[str, Any]) -> str:
-    if metric.get("ci_low") is None:
+def _ci(metric: MetricRecord) -> str:
+    if metric.ci_low is None:
         return "—"
-    return f"[{_fmt(metric['ci_low'])}, {_fmt(metric['ci_high'])}]"
+    return f"[{_fmt(metric.ci_low)}, {_fmt(metric.ci_high)}]"
 
 
 def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -23,57 +27,54 @@ def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
 
 
-def _ordered(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ordered(metrics: list[MetricRecord]) -> list[MetricRecord]:
     rank = {"overall": 0, "section": 1, "subset": 2}
-    return sorted(metrics, key=lambda m: (rank.get(m["scope"].split(":")[0], 3), m["scope"], _natural(m["name"])))
+    return sorted(metrics, key=lambda m: (rank.get(m.scope.split(":")[0], 3), m.scope, _natural(m.name)))
 
 
-def _title(document: dict[str, Any]) -> str:
-    suite, model = document["suite"], document["model"]["spec"]
-    who = model["model"] or model["engine"]
-    return f"{suite['name']} (v{suite['version']}, {suite['protocol']}) · {who} [{model['engine']}]"
+def _title(results: RunResults) -> str:
+    suite, model = results.suite, results.model.spec
+    who = model.model or model.engine
+    return f"{suite.name} (v{suite.version}, {suite.protocol}) · {who} [{model.engine}]"
 
 
-def console_table(document: dict[str, Any]) -> Table:
-    options = document["metric_options"]
-    table = Table(title=_title(document), caption=_caption(document, options))
+def console_table(document: RunResults | Mapping[str, Any]) -> Table:
+    results = as_results(document)
+    table = Table(title=_title(results), caption=_caption(results))
     for column in ("scope", "metric", "value", "95% CI", "n"):
         table.add_column(column, justify="right" if column in ("value", "n") else "left")
-    for metric in _ordered(document["metrics"]):
-        style = "bold" if metric["scope"] == "overall" else None
-        table.add_row(metric["scope"], metric["name"], _fmt(metric["value"]), _ci(metric), str(metric["n"]), style=style)
+    for metric in _ordered(results.metrics):
+        style = "bold" if metric.scope == "overall" else None
+        table.add_row(metric.scope, metric.name, _fmt(metric.value), _ci(metric), str(metric.n), style=style)
     return table
 
 
-def _caption(document: dict[str, Any], options: dict[str, Any]) -> str:
-    counts = document["counts"]
-    efficiency = counts.get("padding_efficiency")
+def _caption(results: RunResults) -> str:
+    counts, options = results.counts, results.metric_options
     parts = [
-        f"tie policy {options['tie_policy']}",
-        f"PRM aggregation {options['aggregate']}",
-        f"{counts['items_evaluated']}/{counts['items']} items",
-        f"{counts['unique_requests']} unique requests",
-        f"truncated {counts['truncated']}",
-        f"padding efficiency {_fmt(efficiency, 3)}",
+        f"tie policy {options.tie_policy}",
+        f"PRM aggregation {options.aggregate}",
+        f"{counts.items_evaluated}/{counts.items} items",
+        f"{counts.unique_requests} unique requests",
+        f"truncated {counts.truncated}",
+        f"padding efficiency {_fmt(counts.padding_efficiency, 3)}",
     ]
-    if document.get("excluded"):
-        parts.append("excluded " + ", ".join(f"{k}: {v}" for k, v in document["excluded"].items()))
+    if results.excluded:
+        parts.append("excluded " + ", ".join(f"{k}: {v}" for k, v in results.excluded.items()))
     return " · ".join(parts)
 
 
-def markdown_report(document: dict[str, Any]) -> str:
-    options = document["metric_options"]
+def markdown_report(document: RunResults | Mapping[str, Any]) -> str:
+    results = as_results(document)
     lines = [
-        f"# {_title(document)}",
+        f"# {_title(results)}",
         "",
-        f"_{_caption(document, options)}_",
+        f"_{_caption(results)}_",
         "",
         "| scope | metric | value | 95% CI | n |",
         "|---|---|---:|---|---:|",
     ]
-    for metric in _ordered(document["metrics"]):
-        lines.append(
-            f"| {metric['scope']} | {metric['name']} | {_fmt(metric['value'])} | {_ci(metric)} | {metric['n']} |"
-        )
-    lines += ["", f"Model fingerprint `{document['model']['fingerprint']}`; suite hash `{document['suite']['content_hash']}`."]
+    for metric in _ordered(results.metrics):
+        lines.append(f"| {metric.scope} | {metric.name} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |")
+    lines += ["", f"Model fingerprint `{results.model.fingerprint}`; suite hash `{results.suite.content_hash}`."]
     return "\n".join(lines) + "\n"
