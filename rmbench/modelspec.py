@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rmbench.errors import ModelSpecError
 
 Activation = Literal["none", "sigmoid", "tanh", "log_sigmoid"]
+#: What ``dtype: auto`` resolves to on a device, or an explicit choice.
+ResolvedDtype = Literal["float32", "bfloat16", "float16"]
 
 #: A step tag turns a classifier engine into its process-RM engine, so ``--step-tag`` alone switches a run to
 #: per-step scoring and the engine name (hence the engine class, the results and the cache key) says so.
@@ -142,7 +144,7 @@ def _is_file(text: str) -> bool:
         return False
 
 
-def resolve_dtype_name(spec: ModelSpec, device_type: str) -> str:
+def resolve_dtype_name(spec: ModelSpec, device_type: str) -> ResolvedDtype:
     """The dtype a model is loaded in on ``device_type`` ("cpu", "cuda", ...): ``auto`` is float32 on CPU and
     bfloat16 on an accelerator. The one rule every engine loads by and fingerprints with, so that an fp32 CPU run
     and a bf16 GPU run of one spec never share cached scores."""
