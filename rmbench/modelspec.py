@@ -75,7 +75,8 @@ class ModelSpec(BaseModel):
         return data
 
     def score_options(self) -> dict[str, Any]:
-        """The options that change a score (the cache key). Device and batch size must not, so they are left out."""
+        """Every option but the device. An engine's cache key holds only the ones that change its scores (its
+        ``score_fields``, see ``engine_fingerprint``)."""
         return self.model_dump(exclude={"device"})
 
     @classmethod
@@ -124,7 +125,9 @@ def directory_digest(path: Path, sample_bytes: int = 1 << 20) -> str:
 
 
 def model_fingerprint(spec: ModelSpec, extra: dict[str, Any] | None = None) -> str:
-    """Cache key for a model: resolved identity (local content digest or hub id + revision) + score options."""
+    """A spec-wide key: resolved identity (local content digest or hub id + revision) + every option but the device.
+    Engines key their score caches by ``engine_fingerprint`` instead: only what changes their scores, with the
+    dtype resolved."""
     identity: dict[str, Any] = {"model": spec.model, "revision": spec.revision}
     local = Path(spec.model) if spec.model else None
     if local is not None and local.exists():
