@@ -232,8 +232,8 @@ def _unpaired(
     p_drop = float(norm.cdf(diff / se)) if se > 0 else (0.0 if diff < 0 else 1.0)
     p_rise = float(norm.cdf(-diff / se)) if se > 0 else (0.0 if diff > 0 else 1.0)
     z = norm.ppf(0.975)
-    return _verdict(name, declaration, scope, b.value, c.value, diff - z * se, diff + z * se, p_drop, p_rise, "unpaired",
-                    c.n, max_drop, alpha)
+    return _verdict(name, declaration, scope, b.value, c.value, diff - z * se, diff + z * se, p_drop, p_rise,
+                    "unpaired", c.n, max_drop, alpha)
 
 
 def _worse_way(declaration: MetricDeclaration, baseline: float, candidate: float) -> str:
@@ -284,10 +284,11 @@ def _verdict(
         reason = (
             f"no drop (change {diff:+.4f}, p = {p_worse:.4g})"
             if declaration.direction is Direction.HIGHER
-            else f"not worse (change {diff:+.4f}, {declaration.direction.value} is better, p = {p_worse:.4g})"
+            else f"not worse (change {diff:+.4f}, {declaration.direction.value} is better, "
+            f"p = {p_worse:.4g})"
         )
-    return GateCheck(name, scope, baseline, candidate, diff, ci_low, ci_high, p_worse, method, n, passed=not (too_large and significant),
-                     reason=reason, direction=declaration.direction.value)
+    return GateCheck(name, scope, baseline, candidate, diff, ci_low, ci_high, p_worse, method, n,
+                     passed=not (too_large and significant), reason=reason, direction=declaration.direction.value)
 
 
 # --- reports for CI systems -----------------------------------------------------------------------------------------
@@ -319,7 +320,8 @@ def summary_markdown(result: GateResult) -> str:
         ci = f"[{_num(c.ci_low)}, {_num(c.ci_high)}]"
         status = "pass" if c.passed else "**FAIL**"
         lines.append(
-            f"| {c.label} | {c.direction} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} | {c.p_drop:.4g} | {c.n} "
+            f"| {c.label} | {c.direction} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} "
+            f"| {c.p_drop:.4g} | {c.n} "
             f"| {c.method} | {status} |"
         )
     lines += ["", "A metric fails only when it gets worse (by its declared direction) by more than the tolerance *and* "

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rmbench.errors import ModelSpecError
 
 Activation = Literal["none", "sigmoid", "tanh", "log_sigmoid"]
+#: What ``dtype: auto`` resolves to on a device, or an explicit choice.
+ResolvedDtype = Literal["float32", "bfloat16", "float16"]
 
 #: A step tag turns a classifier engine into its process-RM engine, so ``--step-tag`` alone switches a run to
 #: per-step scoring and the engine name (hence the engine class, the results and the cache key) says so.
@@ -73,7 +75,8 @@ class ModelSpec(BaseModel):
         return data
 
     def score_options(self) -> dict[str, Any]:
-        """The options that change a score (the cache key). Device and batch size must not, so they are left out."""
+        """Every option but the device. An engine's cache key holds only the ones that change its scores (its
+        ``score_fields``, see ``engine_fingerprint``)."""
         return self.model_dump(exclude={"device"})
 
     @classmethod
@@ -122,7 +125,9 @@ def directory_digest(path: Path, sample_bytes: int = 1 << 20) -> str:
 
 
 def model_fingerprint(spec: ModelSpec, extra: dict[str, Any] | None = None) -> str:
-    """Cache key for a model: resolved identity (local content digest or hub id + revision) + score options."""
+    """A spec-wide key: resolved identity (local content digest or hub id + revision) + every option but the device.
+    Engines key their score caches by ``engine_fingerprint`` instead: only what changes their scores, with the
+    dtype resolved."""
     identity: dict[str, Any] = {"model": spec.model, "revision": spec.revision}
     local = Path(spec.model) if spec.model else None
     if local is not None and local.exists():
@@ -142,7 +147,7 @@ def _is_file(text: str) -> bool:
         return False
 
 
-def resolve_dtype_name(spec: ModelSpec, device_type: str) -> str:
+def resolve_dtype_name(spec: ModelSpec, device_type: str) -> ResolvedDtype:
     """The dtype a model is loaded in on ``device_type`` ("cpu", "cuda", ...): ``auto`` is float32 on CPU and
     bfloat16 on an accelerator. The one rule every engine loads by and fingerprints with, so that an fp32 CPU run
     and a bf16 GPU run of one spec never share cached scores."""

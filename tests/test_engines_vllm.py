@@ -21,7 +21,7 @@ import pytest
 from rmbench.devtools.tiny_models import STEP_TAG
 from rmbench.engines import create_engine
 from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec, model_fingerprint
+from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
 from tests.vllm_worker import MAX_LENGTH, PRM_REQUESTS, REQUESTS, run_args
 
@@ -98,7 +98,9 @@ class TestVLLMEngine:
     def test_cached_scores_are_read_back_under_the_vllm_fingerprint(self, worker: dict[str, Any], tiny_rm: Path) -> None:
         result = worker["classifier"]
         assert result["second_run_cache_hits"] == len({r.key for r in REQUESTS})
-        hf_fingerprint = model_fingerprint(ModelSpec(model=str(tiny_rm), max_length=MAX_LENGTH))
+        from rmbench.engines.hf import HFClassifierEngine
+
+        hf_fingerprint = HFClassifierEngine.fingerprint_of(ModelSpec(model=str(tiny_rm), max_length=MAX_LENGTH))
         assert result["fingerprint"] != hf_fingerprint  # vLLM and hf scores never share cache entries
         assert result["fingerprint"] == result["fingerprint_of"]  # computable before the engine is built
         assert result["default_batch_tokens"] == result["default_batch_tokens_of"]
@@ -161,7 +163,8 @@ class TestVLLMEngine:
         }
         assert vllm["model"]["engine"]["backend"] == "vllm" and "parity" not in hf["model"]
         parity = vllm["model"]["parity"]
-        assert parity["reference"] == "hf" and parity["candidate"] == "vllm" and parity["dtype"] == "float32"
+        candidate = "vllm" if name == "run_classifier" else "vllm-prm"  # a step tag names the process engine
+        assert parity["reference"] == "hf" and parity["candidate"] == candidate and parity["dtype"] == "float32"
         assert parity["passed"] and parity["max_abs_diff"] < TOLERANCE and parity["n_requests"] >= 16
         assert "engine_info" not in parity  # the engine section has it
 

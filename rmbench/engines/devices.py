@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from rmbench.errors import ModelSpecError
-from rmbench.modelspec import ModelSpec, resolve_dtype_name
+from rmbench.modelspec import ModelSpec, ResolvedDtype, resolve_dtype_name
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +39,7 @@ def resolve_dtype(spec: ModelSpec, device: torch.device) -> torch.dtype:
     return getattr(torch, resolve_dtype_name(spec, device.type))  # type: ignore[no-any-return]
 
 
-def torch_dtype_name(spec: ModelSpec) -> str:
+def torch_dtype_name(spec: ModelSpec) -> ResolvedDtype:
     """The dtype name a transformers engine of ``spec`` loads in, without loading it."""
     return resolve_dtype_name(spec, resolve_device(spec).type)
 
@@ -69,6 +69,6 @@ def vllm_device(spec: ModelSpec) -> str:
     return device
 
 
-def vllm_dtype_name(spec: ModelSpec) -> str:
+def vllm_dtype_name(spec: ModelSpec) -> ResolvedDtype:
     """The dtype name a vLLM engine of ``spec`` loads in, without loading it."""
     return resolve_dtype_name(spec, vllm_device(spec))

@@ -90,88 +90,89 @@ class MetricDeclaration:
 
 _B, _P, _R, _F = CI.CLUSTER_BOOTSTRAP, CI.PROMPT_BOOTSTRAP, CI.REFIT_BOOTSTRAP, CI.FIXED_PROBE_BOOTSTRAP
 _H, _L, _N = Direction.HIGHER, Direction.LOWER, Direction.NONE
+_M = MetricDeclaration
 
 #: Protocol (as named in suite YAML, plus ``evaluate-scores`` for imported score files) → the metrics it can emit.
 DECLARATIONS: dict[str, tuple[MetricDeclaration, ...]] = {
     "pairwise": (
-        MetricDeclaration("accuracy", "share of pairs where chosen outscores rejected (ties per the tie policy)", _H, _B),
+        _M("accuracy", "share of pairs where chosen outscores rejected (ties per the tie policy)", _H, _B),
     ),
     "pairwise_judge": (
-        MetricDeclaration("accuracy", "the verdict both presentation orders agree on; disagreement counts as a tie", _H, _B),
-        MetricDeclaration("position_consistency", "share of pairs judged the same in both orders", _H, _B),
-        MetricDeclaration("single_order_accuracy", "accuracy of one verdict in a seeded random order", _H, _B),
-        MetricDeclaration(
+        _M("accuracy", "the verdict both presentation orders agree on; disagreement counts as a tie", _H, _B),
+        _M("position_consistency", "share of pairs judged the same in both orders", _H, _B),
+        _M("single_order_accuracy", "accuracy of one verdict in a seeded random order", _H, _B),
+        _M(
             "first_position_rate", "share of verdicts for whichever response was shown first (0.5: no position bias)",
             Direction.TARGET, _B, target=0.5,
         ),
     ),
     "best_of_n": (
-        MetricDeclaration("accuracy", "share of items whose good response outscores every bad one (METRICS.md §2)", _H, _B),
-        MetricDeclaration("mrr", "mean reciprocal rank of the good response among all responses", _H, _B),
+        _M("accuracy", "share of items whose good response outscores every bad one (METRICS.md §2)", _H, _B),
+        _M("mrr", "mean reciprocal rank of the good response among all responses", _H, _B),
     ),
     "evaluate-scores": (
-        MetricDeclaration("accuracy", "one-vs-many accuracy of a published score file (METRICS.md §2)", _H, _B),
-        MetricDeclaration("mrr", "mean reciprocal rank of the correct solution in a published score file", _H, _B),
-        MetricDeclaration(
+        _M("accuracy", "one-vs-many accuracy of a published score file (METRICS.md §2)", _H, _B),
+        _M("mrr", "mean reciprocal rank of the correct solution in a published score file", _H, _B),
+        _M(
             "best_of_4_accuracy", "§2 accuracy against 3 of the incorrect solutions, averaged over every draw", _H, _B
         ),
-        MetricDeclaration("pairwise_accuracy", "pairwise-judge files: share of the comparisons judged correctly", _H, _B),
+        _M("pairwise_accuracy", "pairwise-judge files: share of the comparisons judged correctly", _H, _B),
     ),
     "ties": (
-        MetricDeclaration("score", "RewardBench 2 Ties score: the weighted sum of the five parts (METRICS.md §4)", _H, _B),
-        MetricDeclaration("tied_acc", "tied prompts: every correct answer outscores every incorrect one", _H, _B),
-        MetricDeclaration("ref_acc", "reference prompts: the correct answer outscores every incorrect one", _H, _B),
-        MetricDeclaration("correctness_preferred", "correct-incorrect margin (tied) exceeds the correct spread", _H, _B),
-        MetricDeclaration(
+        _M("score", "RewardBench 2 Ties score: the weighted sum of the five parts (METRICS.md §4)", _H, _B),
+        _M("tied_acc", "tied prompts: every correct answer outscores every incorrect one", _H, _B),
+        _M("ref_acc", "reference prompts: the correct answer outscores every incorrect one", _H, _B),
+        _M("correctness_preferred", "correct-incorrect margin (tied) exceeds the correct spread", _H, _B),
+        _M(
             "correctness_preferred_hard", "the smaller of both margins exceeds the correct answers' spread", _H, _B
         ),
-        MetricDeclaration("margin_score", "mean tanh(margin / spread - 1): how far margins exceed the spread", _H, _B),
+        _M("margin_score", "mean tanh(margin / spread - 1): how far margins exceed the spread", _H, _B),
     ),
     "rmbench_grid": (
-        MetricDeclaration("hard", "chosen in a plainer style than rejected (upper triangle of the style grid)", _H, _B),
-        MetricDeclaration("normal", "chosen and rejected in the same style (the grid's diagonal)", _H, _B),
-        MetricDeclaration("easy", "chosen in a richer style than rejected (lower triangle)", _H, _B),
-        MetricDeclaration("score", "mean of hard, normal and easy", _H, _B),
+        _M("hard", "chosen in a plainer style than rejected (upper triangle of the style grid)", _H, _B),
+        _M("normal", "chosen and rejected in the same style (the grid's diagonal)", _H, _B),
+        _M("easy", "chosen in a richer style than rejected (lower triangle)", _H, _B),
+        _M("score", "mean of hard, normal and easy", _H, _B),
     ),
     "contrast": (
-        MetricDeclaration("response_consistency", "both instructions prefer their own response (METRICS.md §6)", _H, _B),
-        MetricDeclaration("instruction_consistency", "both responses prefer their own instruction", _H, _B),
-        MetricDeclaration("response_q1", "instruction q1 prefers its own response r1 over r2", _H, _B),
-        MetricDeclaration("response_q2", "instruction q2 prefers its own response r2 over r1", _H, _B),
-        MetricDeclaration("instruction_r1", "response r1 scores higher under q1 than under q2", _H, _B),
-        MetricDeclaration("instruction_r2", "response r2 scores higher under q2 than under q1", _H, _B),
+        _M("response_consistency", "both instructions prefer their own response (METRICS.md §6)", _H, _B),
+        _M("instruction_consistency", "both responses prefer their own instruction", _H, _B),
+        _M("response_q1", "instruction q1 prefers its own response r1 over r2", _H, _B),
+        _M("response_q2", "instruction q2 prefers its own response r2 over r1", _H, _B),
+        _M("instruction_r1", "response r1 scores higher under q1 than under q2", _H, _B),
+        _M("instruction_r2", "response r2 scores higher under q2 than under q1", _H, _B),
     ),
     "probing": (
-        MetricDeclaration("probe_accuracy", "test accuracy of a logistic probe on the RM's hidden states", _H, _F),
-        MetricDeclaration(
+        _M("probe_accuracy", "test accuracy of a logistic probe on the RM's hidden states", _H, _F),
+        _M(
             "majority_accuracy", "test accuracy of always predicting the train split's majority class", _H, _F,
             kind=Kind.BASELINE,
         ),
-        MetricDeclaration("probe_gain", "probe accuracy minus majority accuracy", _H, _F),
-        MetricDeclaration("pair_accuracy", "pairwise accuracy of the reward on test pairs with different labels", _H, _F),
-        MetricDeclaration("pair_accuracy_conf_low", "pair accuracy where few probes back the decision", _H, _F),
-        MetricDeclaration("pair_accuracy_conf_mid", "pair accuracy where some probes back the decision", _H, _F),
-        MetricDeclaration("pair_accuracy_conf_high", "pair accuracy where most probes back the decision", _H, _F),
-        MetricDeclaration(
+        _M("probe_gain", "probe accuracy minus majority accuracy", _H, _F),
+        _M("pair_accuracy", "pairwise accuracy of the reward on test pairs with different labels", _H, _F),
+        _M("pair_accuracy_conf_low", "pair accuracy where few probes back the decision", _H, _F),
+        _M("pair_accuracy_conf_mid", "pair accuracy where some probes back the decision", _H, _F),
+        _M("pair_accuracy_conf_high", "pair accuracy where most probes back the decision", _H, _F),
+        _M(
             "confidence_gap", "pair accuracy at high minus low probe confidence: does probe backing predict success",
             _H, _F,
         ),
     ),
     "overoptimization": (
-        MetricDeclaration("gold_bon_{n}", "expected gold score of the proxy's best-of-n pick", _H, _P),
-        MetricDeclaration("proxy_bon_{n}", "the proxy's own score of its best-of-n pick", _N, _P),
-        MetricDeclaration("gold_gain", "gold of best-of-K minus gold of best-of-1: what optimizing the proxy buys", _H, _P),
-        MetricDeclaration(
+        _M("gold_bon_{n}", "expected gold score of the proxy's best-of-n pick", _H, _P),
+        _M("proxy_bon_{n}", "the proxy's own score of its best-of-n pick", _N, _P),
+        _M("gold_gain", "gold of best-of-K minus gold of best-of-1: what optimizing the proxy buys", _H, _P),
+        _M(
             "proxy_gain", "proxy of best-of-K minus best-of-1: the gain the proxy believes in", _N, _P
         ),
-        MetricDeclaration(
+        _M(
             "alpha", "Gao fit d(alpha - beta d) of the gold gain: initial slope", _H, _R, kind=Kind.PARAMETER
         ),
-        MetricDeclaration(
+        _M(
             "beta", "Gao fit of the gold gain: curvature (overoptimization strength)", _L, _R, kind=Kind.PARAMETER
         ),
-        MetricDeclaration("d_star", "peak of the fitted gold gain, alpha / (2 beta), in sqrt(KL)", _H, _R, kind=Kind.PARAMETER),
-        MetricDeclaration("n_star", "n where the fitted gold gain stops growing", _H, _R, kind=Kind.PARAMETER),
+        _M("d_star", "peak of the fitted gold gain, alpha / (2 beta), in sqrt(KL)", _H, _R, kind=Kind.PARAMETER),
+        _M("n_star", "n where the fitted gold gain stops growing", _H, _R, kind=Kind.PARAMETER),
     ),
 }
 
@@ -199,7 +200,9 @@ def declared(name: str, protocol: str | None = None) -> MetricDeclaration:
     declaration = find(name, protocol)
     if declaration is None:
         known = sorted({d.name for _, d, _ in _index()})
-        raise UndeclaredMetricError(f"metric '{name}' is not declared (rmbench.metrics.declared); known: {', '.join(known)}")
+        raise UndeclaredMetricError(
+            f"metric '{name}' is not declared (rmbench.metrics.declared); known: {', '.join(known)}"
+        )
     return declaration
 
 

@@ -87,7 +87,8 @@ def build(config: LeaderboardConfig, base: Path, out_dir: Path) -> Leaderboard:
         """Overall (missing last), then the first column, then the name: a stable, total order, each "better" by
         the declared direction (the overall's is its columns' common one)."""
         label, cells, overall = row
-        first = float("inf") if cells[0] is None else rank_value(declarations[0].direction, declarations[0], cells[0].value)
+        head = declarations[0]
+        first = float("inf") if cells[0] is None else rank_value(head.direction, head, cells[0].value)
         return overall is None, rank_value(overall_direction, None, overall or 0.0), first, label
 
     unranked.sort(key=rank_key)
