@@ -19,7 +19,7 @@ from scipy.stats import binomtest
 
 from rmbench import stats
 from rmbench.errors import RmbenchError
-from rmbench.metrics.bootstrap import LINEAR, paired_difference
+from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
 from rmbench.protocols.base import Section
 from rmbench.rundir import ITEMS, RESULTS, read_results
 
@@ -184,8 +184,7 @@ def compare_runs(
 
     Raises RmbenchError when the runs are not comparable (different suite or version, no items.parquet).
     """
-    if resamples < 1000:
-        raise RmbenchError(f"--resamples {resamples}: at least 1000 bootstrap resamples are needed (METRICS.md §9)")
+    check_resamples(resamples)
     mismatch = suite_mismatch(a, b)
     if mismatch:
         raise RmbenchError(f"cannot compare: {mismatch}")

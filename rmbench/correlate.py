@@ -19,7 +19,7 @@ from scipy import stats
 
 from rmbench.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
-from rmbench.metrics.bootstrap import LINEAR, resample_indices
+from rmbench.metrics.bootstrap import LINEAR, check_resamples, resample_indices
 
 LabelBy = Literal["dir", "model"]
 METHODS = ("spearman", "kendall", "pearson")
@@ -215,8 +215,7 @@ def correlate(
     confidence: float = 0.95,
 ) -> Correlation:
     """Correlate the models present on both sides; bootstrap CIs resample models with replacement (seeded)."""
-    if resamples < 1000:
-        raise RmbenchError(f"--resamples {resamples}: at least 1000 bootstrap resamples are needed (METRICS.md §9)")
+    check_resamples(resamples)
     labels = sorted(set(x) & set(y))
     only_x, only_y = sorted(set(x) - set(y)), sorted(set(y) - set(x))
     if len(labels) < 3:

@@ -15,8 +15,9 @@ Mean-type statistics never build a resampled frame: each caller reduces its item
 product (``resample``). Statistics that are not linear in the items use ``resampled_rows``.
 
 Intervals are percentile intervals over the resamples; the rule that turns the resamples into the two bounds is a
-``PercentileRule``, and its ``method`` string is what a CI records. Two rules are in use (see ``LINEAR`` and
-``INVERTED_CDF``); which one made a CI is a property of the metric, never of the caller's numpy call.
+``PercentileRule``, and its ``method`` string is what a CI records. Two rules are in use, because unifying them
+would move published numbers: ``LINEAR`` (every mean-type metric, paired comparison, correlation, and the drawn
+best-of-n bands) and ``INVERTED_CDF`` (the overoptimization metrics, whose peak statistics can be +inf).
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from rmbench.errors import RmbenchError
+
+MIN_RESAMPLES = 1000
+"""METRICS.md §9: no CI or paired test rests on fewer resamples."""
+
+
+def check_resamples(resamples: int) -> None:
+    """Refuse a ``--resamples`` below ``MIN_RESAMPLES`` (compare, correlate; MetricOptions checks its own field)."""
+    if resamples < MIN_RESAMPLES:
+        raise RmbenchError(
+            f"--resamples {resamples}: at least {MIN_RESAMPLES} bootstrap resamples are needed (METRICS.md §9)"
+        )
 
 _CHUNK_CELLS = 1_000_000
 """Resamples × clusters cells held at once (32 MB of float64 counts)."""
@@ -142,8 +156,9 @@ class PercentileRule:
         tail = (1.0 - confidence) / 2.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: reported as None by the caller
-            low, high = np.nanquantile(np.asarray(samples, dtype=float), [tail, 1.0 - tail], axis=0,
-                                       method=self.quantile)
+            low, high = np.nanquantile(
+                np.asarray(samples, dtype=float), [tail, 1.0 - tail], axis=0, method=self.quantile
+            )
         return low, high
 
 
@@ -156,7 +171,9 @@ LINEAR = PercentileRule(
 """The rule of every mean-type metric, paired comparison and correlation."""
 
 INVERTED_CDF = PercentileRule(
-    method="bootstrap-percentile",  # kept as published (leaderboards/baselines-bon); see the module's report
+    # Still recorded under the shared name: leaderboards/baselines-bon.{md,html} publish it. Giving this rule its own
+    # name (e.g. "bootstrap-percentile-inverted-cdf") moves no number, only that text; the lead decides (issue 14).
+    method="bootstrap-percentile",
     quantile="inverted_cdf",
     description="percentile interval, the order statistic itself without interpolation (Hyndman & Fan type 1), so "
     "statistics that can be +inf in a resample (a best-of-n peak not reached) give an open bound, not NaN",
@@ -164,8 +181,9 @@ INVERTED_CDF = PercentileRule(
 """The rule of the overoptimization metrics (METRICS.md §8), whose peak statistics can be +inf."""
 
 
-def bound(value: float) -> float | None:
-    """A CI bound as recorded: None where no resample gave a finite value (or the bound is open, ±inf)."""
+def bound(value: float | np.ndarray) -> float | None:
+    """A CI bound (a float, or a 0-d array from ``interval``) as recorded: None where no resample gave a finite
+    value, or where the bound is open (±inf)."""
     return float(value) if np.isfinite(value) else None
 
 
