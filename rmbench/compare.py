@@ -20,6 +20,7 @@ from scipy.stats import binomtest
 from rmbench import stats
 from rmbench.errors import RmbenchError
 from rmbench.metrics import declared
+from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
 from rmbench.protocols.base import Section
 from rmbench.results.io import RESULTS, read_results
 from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
@@ -113,55 +114,16 @@ def per_item_metrics(items: pd.DataFrame) -> list[str]:
 # --- sectioned means, keeping every resample -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScopeDraws:
-    """Sectioned means per scope: point values (scopes × metrics) and every resample (R × scopes × metrics)."""
-
-    labels: list[str]
-    subsets: list[tuple[str, ...]]  # the subsets each scope is computed over
-    n: list[int]
-    point: np.ndarray
-    draws: np.ndarray
-
-
 def sectioned_mean_draws(
     frame: pd.DataFrame, columns: list[str], sections: dict[str, Any] | None, *, resamples: int, seed: int
-) -> ScopeDraws:
-    """``stats.sectioned_means``, but keeping the resamples: p-values need the whole distribution, not just a CI.
+) -> stats.ScopeDraws:
+    """``stats.sectioned_mean_draws`` for the sections as results.json records them: p-values need every resample.
 
-    It uses stats' own scope planning and cluster draws, so a scope means exactly what it means in results.json
-    (sections, explicit weights, unsectioned subsets). The sectioned mean is linear in the per-item values for a
-    fixed resample, so the draws of a column B − A are the paired draws of the difference of the two means.
+    A scope therefore means exactly what it means in results.json (sections, explicit weights, unsectioned
+    subsets), and the draws of a column B − A are the paired draws of the difference of the two means.
     """
     parsed = {name: Section.model_validate(spec) for name, spec in sections.items()} if sections else None
-    subsets = sorted(frame["subset"].astype(str).unique())
-    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
-    cluster_codes, n_clusters = stats._cluster_codes(frame["cluster"])
-    n_subsets, n_metrics = len(subsets), len(columns)
-    cell = cluster_codes * n_subsets + subset_codes
-    item_counts = np.bincount(cell, minlength=n_clusters * n_subsets).reshape(n_clusters, n_subsets).astype(float)
-    value_sums = np.stack(
-        [np.bincount(cell, weights=frame[c].to_numpy(float), minlength=n_clusters * n_subsets) for c in columns],
-        axis=-1,
-    ).reshape(n_clusters, n_subsets * n_metrics)
-    scopes, _ = stats._plan_scopes(subsets, item_counts.sum(axis=0), parsed)
-
-    def scope_values(weights: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
-        sums = (weights @ value_sums).reshape(-1, n_subsets, n_metrics)
-        return np.stack([s.values(sums, weights @ item_counts) for s in scopes], axis=1)
-
-    point = scope_values(np.ones((1, n_clusters)))[0]
-    draws = np.concatenate(
-        [scope_values(w.astype(float)) for w in stats.cluster_count_chunks(n_clusters, resamples, seed)]
-    )
-    subset_n = item_counts.sum(axis=0)
-    return ScopeDraws(
-        labels=[s.label for s in scopes],
-        subsets=[tuple(subsets[i] for i in s.subsets) for s in scopes],
-        n=[int(subset_n[list(s.subsets)].sum()) for s in scopes],
-        point=point,
-        draws=draws,
-    )
+    return stats.sectioned_mean_draws(frame, columns, parsed, resamples=resamples, seed=seed)
 
 
 # --- the comparison -------------------------------------------------------------------------------------------------
@@ -184,7 +146,7 @@ class Difference:
     mcnemar_p: float | None = None  # exact, two-sided; only for 0/1 outcomes
     a_only_correct: int | None = None  # discordant pairs: A right, B wrong
     b_only_correct: int | None = None  # discordant pairs: B right, A wrong
-    method: str = "paired cluster bootstrap"
+    method: str = f"paired cluster {LINEAR.method}"  # the percentile rule that made the CI and the p-values
     #: The metric's declared direction (higher, lower, target, none); None for a per-item column that is not a
     #: declared metric (e.g. probing's probe_correct), whose change has no better side.
     direction: str | None = None
@@ -235,8 +197,7 @@ def compare_runs(
 
     Raises RmbenchError when the runs are not comparable (different suite or version, no items.parquet).
     """
-    if resamples < 1000:
-        raise RmbenchError(f"--resamples {resamples}: at least 1000 bootstrap resamples are needed (METRICS.md §9)")
+    check_resamples(resamples)
     mismatch = suite_mismatch(a, b)
     if mismatch:
         raise RmbenchError(f"cannot compare: {mismatch}")
@@ -338,16 +299,7 @@ def _difference(
     outcomes_a: np.ndarray,
     outcomes_b: np.ndarray,
 ) -> Difference:
-    finite = draws[np.isfinite(draws)]
-    ci_low = ci_high = p_value = p_drop = None
-    if finite.size:
-        low, high = stats.percentile_interval(finite, confidence)
-        ci_low, ci_high = float(low), float(high)
-        # Percentile-bootstrap p-values (the CI inverted), with the +1 correction so p is never exactly 0.
-        at_or_above = (np.count_nonzero(finite >= 0) + 1) / (finite.size + 1)
-        at_or_below = (np.count_nonzero(finite <= 0) + 1) / (finite.size + 1)
-        p_value = min(1.0, 2 * min(at_or_above, at_or_below))
-        p_drop = min(1.0, at_or_above)
+    paired = paired_difference(draws, confidence, LINEAR)
     return Difference(
         metric=metric,
         scope=scope,
@@ -355,10 +307,10 @@ def _difference(
         value_a=float(value_a),
         value_b=float(value_b),
         diff=float(value_b - value_a),
-        ci_low=ci_low,
-        ci_high=ci_high,
-        p_value=p_value,
-        p_drop=p_drop,
+        ci_low=paired.ci_low,
+        ci_high=paired.ci_high,
+        p_value=paired.p_value,
+        p_drop=paired.p_drop,
         **_mcnemar(outcomes_a, outcomes_b),
     )
 

@@ -20,6 +20,7 @@ from scipy import stats
 from rmbench.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction
+from rmbench.metrics.bootstrap import LINEAR, check_resamples, resample_indices
 
 LabelBy = Literal["dir", "model"]
 METHODS = ("spearman", "kendall", "pearson")
@@ -239,8 +240,7 @@ def correlate(
 
     ``directions`` (side name → declared direction) adds a warning on how to read the sign for a side that is not
     higher-is-better."""
-    if resamples < 1000:
-        raise RmbenchError(f"--resamples {resamples}: at least 1000 bootstrap resamples are needed (METRICS.md §9)")
+    check_resamples(resamples)
     labels = sorted(set(x) & set(y))
     only_x, only_y = sorted(set(x) - set(y)), sorted(set(y) - set(x))
     if len(labels) < 3:
@@ -251,14 +251,14 @@ def correlate(
     xs = np.array([x[m] for m in labels])
     ys = np.array([y[m] for m in labels])
     point = _coefficients(xs, ys)
-    index = np.random.default_rng(seed).integers(0, len(labels), size=(resamples, len(labels)))
+    # Every model is its own cluster: the same seeded draws as every other bootstrap in rmbench.
+    index = np.concatenate(list(resample_indices(len(labels), resamples, seed)))
     draws = resampled_coefficients(xs[index], ys[index])
-    tail = (1 - confidence) / 2
     coefficients = []
     for method in METHODS:
         sample = draws[method]
         finite = sample[np.isfinite(sample)]
-        low, high = (float(v) for v in np.quantile(finite, [tail, 1 - tail])) if finite.size else (None, None)
+        low, high = (float(v) for v in LINEAR.interval(finite, confidence)) if finite.size else (None, None)
         value, p_value = point[method]
         coefficients.append(Coefficient(method, value, low, high, p_value, int(sample.size - finite.size)))
     warnings = direction_warnings(directions or {})

@@ -13,10 +13,9 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from scipy import linalg, special
 
-from rmbench.stats import cluster_count_chunks
+from rmbench.metrics.bootstrap import cluster_codes, cluster_counts, cluster_sums, resample
 
 Ensemble = Literal["mean", "min", "uncertainty"]
 ENSEMBLES: tuple[Ensemble, ...] = ("mean", "min", "uncertainty")
@@ -228,20 +227,17 @@ def bootstrap_means(
 ) -> dict[str, np.ndarray]:
     """Resampled means of per-prompt rows: {name: (prompts, N)} → {name: (resamples, N)}.
 
-    Clusters (prompts) are drawn with replacement by ``rmbench.stats.cluster_count_chunks`` from one seeded
-    generator, in sorted-label order, so every name sees the same resamples and the result does not depend on the
-    order of the items."""
-    codes, uniques = pd.factorize(pd.Series(list(clusters), dtype=str), sort=True)
-    n_clusters = len(uniques)
-    sizes = np.bincount(codes, minlength=n_clusters).astype(float)
-    sums = {
-        name: np.stack([np.bincount(codes, weights=rows[:, j], minlength=n_clusters) for j in range(rows.shape[1])], 1)
-        for name, rows in per_prompt.items()
-    }
-    out: dict[str, list[np.ndarray]] = {name: [] for name in per_prompt}
-    for counts in cluster_count_chunks(n_clusters, resamples, seed):
-        weights = counts.astype(float)
+    Clusters (prompts) are drawn by ``rmbench.metrics.bootstrap``, so every name sees the same resamples and the
+    result does not depend on the order of the items."""
+    coded = cluster_codes(clusters)
+    sizes = cluster_counts(coded.codes, coded.n)
+    sums = {name: cluster_sums(coded.codes, coded.n, rows) for name, rows in per_prompt.items()}
+    names = list(per_prompt)
+    widths = np.cumsum([0, *(per_prompt[name].shape[1] for name in names)])
+
+    def means(weights: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, every name's columns side by side)
         total = weights @ sizes
-        for name in per_prompt:
-            out[name].append((weights @ sums[name]) / total[:, None])
-    return {name: np.concatenate(chunks) for name, chunks in out.items()}
+        return np.concatenate([(weights @ sums[name]) / total[:, None] for name in names], axis=1)
+
+    draws = resample(means, coded.n, resamples, seed)
+    return {name: draws[:, widths[k] : widths[k + 1]] for k, name in enumerate(names)}

@@ -1,14 +1,14 @@
 """Tie-aware ranking metrics and seeded cluster-bootstrap CIs (METRICS.md §0–§2 and §9).
 
-Everything here works on plain arrays and per-item frames; nothing knows about items, requests or models. The
-bootstrap resamples *clusters* (items that share a prompt), never single items, and takes every random draw from
-one seeded ``numpy.random.Generator``, so the same input and seed give the same floats.
+Everything here works on plain arrays and per-item frames; nothing knows about items, requests or models. CIs
+come from ``rmbench.metrics.bootstrap``: it resamples *clusters* (items that share a prompt), never single items,
+and takes every random draw from one seeded ``numpy.random.Generator``, so the same input and seed give the same
+floats. This module only says which statistic is resampled (sectioned means, or any frame statistic).
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,13 +16,19 @@ import pandas as pd
 from scipy.special import comb
 
 from rmbench.errors import SuiteError
+from rmbench.metrics.bootstrap import (
+    LINEAR,
+    bound,
+    cluster_codes,
+    cluster_counts,
+    cluster_sums,
+    resample,
+    resampled_rows,
+)
 from rmbench.protocols.base import MetricOptions, MetricValue, Section, TiePolicy
 
-METHOD = "bootstrap-percentile"
-"""Recorded with every CI: percentile interval of a seeded cluster bootstrap."""
-
-_CHUNK_CELLS = 1_000_000
-"""Resamples × clusters cells held at once by the vectorized bootstrap (32 MB of float64)."""
+METHOD = LINEAR.method
+"""Recorded with every CI made here: ``rmbench.metrics.bootstrap.LINEAR``."""
 
 
 # --- §0–§2: one good response against N bad ones --------------------------------------------------------------------
@@ -95,7 +101,7 @@ def padded(rows: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-# --- §9: seeded cluster bootstrap -----------------------------------------------------------------------------------
+# --- §9: seeded cluster bootstrap (the draws and intervals are rmbench.metrics.bootstrap's) -------------------------
 
 
 @dataclass(frozen=True)
@@ -106,44 +112,6 @@ class Estimate:
     ci_low: float | None
     ci_high: float | None
     n: int
-
-
-def _draw_clusters(rng: np.random.Generator, n_clusters: int) -> np.ndarray:
-    """One bootstrap resample: n_clusters cluster indices drawn with replacement.
-
-    Both bootstrap paths draw exactly this way, one resample at a time, so they consume the same random stream.
-    """
-    return rng.integers(0, n_clusters, size=n_clusters)
-
-
-def cluster_count_chunks(n_clusters: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Yield (chunk × clusters) matrices: how often each cluster was drawn in each resample (via ``np.bincount``)."""
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _CHUNK_CELLS // max(n_clusters, 1)))
-    for start in range(0, resamples, chunk):
-        rows = min(chunk, resamples - start)
-        draws = np.stack([_draw_clusters(rng, n_clusters) for _ in range(rows)])
-        offsets = (np.arange(rows) * n_clusters)[:, None]
-        yield np.bincount((draws + offsets).ravel(), minlength=rows * n_clusters).reshape(rows, n_clusters)
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile CI along axis 0, ignoring NaN resamples (e.g. a subset that a resample left empty)."""
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: reported as None by the caller
-        low, high = np.nanpercentile(samples, [tail, 100.0 - tail], axis=0)
-    return low, high
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
-
-
-def _cluster_codes(labels: pd.Series) -> tuple[np.ndarray, int]:
-    """Cluster labels → codes in sorted-label order, so the draws do not depend on the order of the items."""
-    codes, uniques = pd.factorize(labels.astype(str), sort=True)
-    return codes, len(uniques)
 
 
 def bootstrap(
@@ -159,24 +127,16 @@ def bootstrap(
 
     ``statistic`` maps a frame to named values; it is applied to ``frame`` and to ``resamples`` frames built from
     clusters drawn with replacement (a cluster drawn twice contributes its rows twice). ``n`` = rows of ``frame``.
+    The draws are those of ``sectioned_means`` with the same seed, so a mean gets the same CI either way.
     """
     point = dict(statistic(frame))
-    codes, n_clusters = _cluster_codes(frame[cluster])
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes, minlength=n_clusters)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    rng = np.random.default_rng(seed)
     draws = np.full((resamples, len(point)), np.nan)
-    for r in range(resamples):
-        chosen = _draw_clusters(rng, n_clusters)
-        lengths = sizes[chosen]
-        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        rows = order[np.repeat(starts[chosen], lengths) + within]
+    for r, rows in enumerate(resampled_rows(cluster_codes(frame[cluster]), resamples, seed)):
         values = statistic(frame.iloc[rows])
         draws[r] = [values[name] for name in point]
-    low, high = percentile_interval(draws, confidence) if resamples else (np.full(len(point), np.nan),) * 2
+    low, high = LINEAR.interval(draws, confidence) if resamples else (np.full(len(point), np.nan),) * 2
     return {
-        name: Estimate(float(value), _none_if_nan(low[i]), _none_if_nan(high[i]), len(frame))
+        name: Estimate(float(value), bound(low[i]), bound(high[i]), len(frame))
         for i, (name, value) in enumerate(point.items())
     }
 
@@ -279,6 +239,67 @@ def _plan_scopes(
     return [overall, *section_scopes, *subset_scopes], notes
 
 
+@dataclass(frozen=True)
+class ScopeDraws:
+    """Sectioned means per scope: point values (scopes × metrics) and every resample (R × scopes × metrics).
+
+    ``plan`` holds what the scope planning left out (empty sections, unsectioned subsets); its estimates are empty.
+    """
+
+    labels: list[str]
+    subsets: list[tuple[str, ...]]  # the subsets each scope is computed over
+    n: list[int]
+    point: np.ndarray
+    draws: np.ndarray
+    plan: SectionedMeans
+
+
+def sectioned_mean_draws(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    sections: Mapping[str, Section] | None,
+    *,
+    resamples: int,
+    seed: int,
+) -> ScopeDraws:
+    """Sectioned means of per-item ``columns`` for every scope, at the sample and at every cluster resample.
+
+    The items are reduced to per-(cluster, subset) sums once; a resample is then a row of cluster draw counts, and
+    all resamples' subset sums are one matrix product — 100k items × 1000 resamples stay fast. A sectioned mean is
+    linear in the per-item values for a fixed resample, so the draws of a column B − A are the paired draws of the
+    difference of two runs' means (``rmbench.compare``).
+    """
+    subsets = sorted(frame["subset"].astype(str).unique())
+    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
+    clusters = cluster_codes(frame["cluster"])
+    n_clusters, n_subsets, n_metrics = clusters.n, len(subsets), len(columns)
+
+    # Per (cluster, subset): item count and value sums, so a resample only needs how often each cluster was drawn.
+    cell = clusters.codes * n_subsets + subset_codes
+    item_counts = cluster_counts(cell, n_clusters * n_subsets).reshape(n_clusters, n_subsets)
+    values = np.stack([frame[c].to_numpy(float) for c in columns], axis=-1)
+    value_sums = cluster_sums(cell, n_clusters * n_subsets, values).reshape(n_clusters, n_subsets * n_metrics)
+
+    scopes, plan = _plan_scopes(subsets, item_counts.sum(axis=0), sections)
+
+    def scope_values(weights: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
+        sums = (weights @ value_sums).reshape(-1, n_subsets, n_metrics)
+        counts = weights @ item_counts
+        return np.stack([s.values(sums, counts) for s in scopes], axis=1)
+
+    point = scope_values(np.ones((1, n_clusters)))[0]
+    draws = resample(scope_values, n_clusters, resamples, seed)
+    subset_n = item_counts.sum(axis=0)
+    return ScopeDraws(
+        labels=[s.label for s in scopes],
+        subsets=[tuple(subsets[i] for i in s.subsets) for s in scopes],
+        n=[int(subset_n[list(s.subsets)].sum()) for s in scopes],
+        point=point,
+        draws=draws,
+        plan=plan,
+    )
+
+
 def sectioned_means(
     frame: pd.DataFrame,
     columns: Sequence[str],
@@ -291,48 +312,21 @@ def sectioned_means(
     """Means of per-item ``columns`` for overall / each section / each subset, with cluster-bootstrap CIs.
 
     A section is the example-count-weighted mean of its subsets (explicit weights: the weighted mean of subset
-    means); overall is the unweighted mean of sections, or the mean over all items without sections. The bootstrap
-    reduces the items to per-(cluster, subset) sums once, then every resample is a row of a (resamples × clusters)
-    count matrix, and all resamples' subset sums are one matrix product — 100k items × 1000 resamples stay fast.
+    means); overall is the unweighted mean of sections, or the mean over all items without sections.
     ``resamples=0`` gives point values only.
     """
     for column in columns:
         if not np.isfinite(frame[column].to_numpy(float)).all():
             raise ValueError(f"column '{column}' has NaN or inf values; exclude those items before averaging")
-    subsets = sorted(frame["subset"].astype(str).unique())
-    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
-    cluster_codes, n_clusters = _cluster_codes(frame["cluster"])
-    n_subsets, n_metrics = len(subsets), len(columns)
-
-    # Per (cluster, subset): item count and value sums, so a resample only needs how often each cluster was drawn.
-    cell = cluster_codes * n_subsets + subset_codes
-    item_counts = np.bincount(cell, minlength=n_clusters * n_subsets).reshape(n_clusters, n_subsets).astype(float)
-    value_sums = np.stack(
-        [np.bincount(cell, weights=frame[c].to_numpy(float), minlength=n_clusters * n_subsets) for c in columns],
-        axis=-1,
-    ).reshape(n_clusters, n_subsets * n_metrics)
-
-    scopes, result = _plan_scopes(subsets, item_counts.sum(axis=0), sections)
-
-    def scope_values(weights: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
-        sums = (weights @ value_sums).reshape(-1, n_subsets, n_metrics)
-        counts = weights @ item_counts
-        return np.stack([s.values(sums, counts) for s in scopes], axis=1)
-
-    point = scope_values(np.ones((1, n_clusters)))[0]
+    table = sectioned_mean_draws(frame, columns, sections, resamples=resamples, seed=seed)
     if resamples:
-        draws = np.concatenate(
-            [scope_values(w.astype(float)) for w in cluster_count_chunks(n_clusters, resamples, seed)]
-        )
-        low, high = percentile_interval(draws, confidence)
+        low, high = LINEAR.interval(table.draws, confidence)
     else:
-        low = high = np.full_like(point, np.nan)
-
-    subset_n = item_counts.sum(axis=0)
-    for i, scope in enumerate(scopes):
-        n = int(subset_n[list(scope.subsets)].sum())
-        result.estimates[scope.label] = {
-            name: Estimate(float(point[i, m]), _none_if_nan(low[i, m]), _none_if_nan(high[i, m]), n)
+        low = high = np.full_like(table.point, np.nan)
+    result = table.plan
+    for i, label in enumerate(table.labels):
+        result.estimates[label] = {
+            name: Estimate(float(table.point[i, m]), bound(low[i, m]), bound(high[i, m]), table.n[i])
             for m, name in enumerate(columns)
         }
     return result

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import rmbench.stats as stats
+import rmbench.metrics.bootstrap as bootstrap_module
 from rmbench.errors import SuiteError
 from rmbench.protocols.base import Section
 from rmbench.stats import (
@@ -176,7 +176,7 @@ def test_ci_contains_point_and_is_seeded() -> None:
 def test_chunking_does_not_change_the_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     frame = bernoulli_frame()
     whole = sectioned_means(frame, ["accuracy"], SECTIONS, resamples=200, seed=3)
-    monkeypatch.setattr(stats, "_CHUNK_CELLS", 1000)  # ~6 resamples per chunk
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_CELLS", 1000)  # ~6 resamples per chunk
     assert sectioned_means(frame, ["accuracy"], SECTIONS, resamples=200, seed=3).estimates == whole.estimates
 
 

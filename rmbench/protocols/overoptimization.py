@@ -27,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rmbench import overopt
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import SampleSet
+from rmbench.metrics.bootstrap import INVERTED_CDF, LINEAR, bound
 from rmbench.protocols.aggregate import per_item_frame, scalar
 from rmbench.protocols.base import Aggregation, MetricOptions, MetricValue, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import METHOD
 
 OVERALL = "overall"
 FIT = "least squares of the gold gain over n = 1 on d·(α − β·d), d = sqrt(KL_bon(n)), n = 1..K"
@@ -259,13 +259,9 @@ def _scopes(pools: _Pools, labels: list[str], params: Params) -> list[_Scope]:
 
 
 def _interval(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    """Percentile CI without interpolation, so +inf resamples ("no peak", "not reached") give an open bound."""
-    samples = samples[~np.isnan(samples)]
-    if not samples.size:
-        return None, None
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(samples, [tail, 1.0 - tail], method="inverted_cdf")
-    return (float(low) if np.isfinite(low) else None), (float(high) if np.isfinite(high) else None)
+    """The overoptimization rule (no interpolation), so +inf resamples ("no peak", "not reached") give an open bound."""
+    low, high = INVERTED_CDF.interval(samples, confidence)
+    return bound(low), bound(high)
 
 
 def _scope_metrics(
@@ -284,7 +280,9 @@ def _scope_metrics(
 
     def add(name: str, value: float, samples: np.ndarray) -> None:
         low, high = _interval(samples, confidence)
-        metrics.append(MetricValue(name, float(value), low, high, n_prompts, method=METHOD, scope=scope.name))
+        metrics.append(
+            MetricValue(name, float(value), low, high, n_prompts, method=INVERTED_CDF.method, scope=scope.name)
+        )
 
     for n in overopt.report_ladder(K):
         add(f"gold_bon_{n}", gold[n - 1], gold_r[:, n - 1])
@@ -302,11 +300,11 @@ def _scope_metrics(
     if fit.n_star is not None:
         add("n_star", fit.n_star, overopt.n_star(alpha_r, beta_r, K))
 
-    gold_low, gold_high = (np.percentile(gold_r, q, axis=0) for q in (50 * (1 - confidence), 50 * (1 + confidence)))
-    proxy_low, proxy_high = (np.percentile(proxy_r, q, axis=0) for q in (50 * (1 - confidence), 50 * (1 + confidence)))
+    # The curves' bands interpolate (LINEAR): they are drawn, and every resample of a mean curve is finite.
+    gold_low, gold_high = LINEAR.interval(gold_r, confidence)
+    proxy_low, proxy_high = LINEAR.interval(proxy_r, confidence)
     # The gain over n = 1 is a paired quantity: its band comes from each resample's own gain, not from the level's band.
-    gain_r = proxy_r - proxy_r[:, :1]
-    gain_low, gain_high = (np.percentile(gain_r, q, axis=0) for q in (50 * (1 - confidence), 50 * (1 + confidence)))
+    gain_low, gain_high = LINEAR.interval(proxy_r - proxy_r[:, :1], confidence)
     within_sd = float(np.sqrt(np.mean([np.var(s) for s in scope.scores])))
     curve = {
         "kind": scope.kind,

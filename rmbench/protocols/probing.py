@@ -47,11 +47,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import ProbeItem
+from rmbench.metrics.bootstrap import LINEAR, cluster_codes, cluster_counts, cluster_sums, resample
 from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import METHOD, cluster_count_chunks, pairwise_outcome, percentile_interval
+from rmbench.stats import pairwise_outcome
 
-CI_METHOD = f"{METHOD}, probes fixed"
+CI_METHOD = f"{LINEAR.method}, probes fixed"
 """Recorded with every CI here: test items are resampled, the fitted probes are not refitted."""
 
 BUCKETS = ("low", "mid", "high")
@@ -408,17 +409,15 @@ class _Means:
     coherent CIs; a column that a resample leaves empty is NaN there and drops out of nan-aware reductions."""
 
     def __init__(self, clusters: pd.Series):
-        codes, uniques = pd.factorize(clusters.astype(str), sort=True)  # sorted: draws do not depend on item order
-        self.lookup = {label: code for code, label in enumerate(uniques)}
-        self.n_clusters = len(uniques)
+        self.clusters = cluster_codes(clusters)
         self.sums: list[np.ndarray] = []
         self.counts: list[np.ndarray] = []
         self.sizes: list[int] = []
 
     def add(self, clusters: Sequence[str], values: np.ndarray) -> int:
-        codes = np.array([self.lookup[c] for c in clusters], dtype=np.int64)
-        self.sums.append(np.bincount(codes, weights=np.asarray(values, float), minlength=self.n_clusters))
-        self.counts.append(np.bincount(codes, minlength=self.n_clusters).astype(float))
+        codes = self.clusters.code_of(clusters)
+        self.sums.append(cluster_sums(codes, self.clusters.n, values)[:, 0])
+        self.counts.append(cluster_counts(codes, self.clusters.n))
         self.sizes.append(len(codes))
         return len(self.sums) - 1
 
@@ -426,8 +425,9 @@ class _Means:
         sums, counts = np.stack(self.sums, axis=1), np.stack(self.counts, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             point = sums.sum(axis=0) / counts.sum(axis=0)
-            chunks = cluster_count_chunks(self.n_clusters, options.bootstrap_resamples, options.seed)
-            draws = np.concatenate([(w @ sums) / (w @ counts) for w in (c.astype(float) for c in chunks)])
+            draws = resample(
+                lambda w: (w @ sums) / (w @ counts), self.clusters.n, options.bootstrap_resamples, options.seed
+            )
         return point, draws
 
 
@@ -460,7 +460,7 @@ def _metrics(frame: pd.DataFrame, tasks: list[_Task], pairs: _Pairs, options: Me
     metrics: list[MetricValue] = []
 
     def report(name: str, scope: str, value: float, samples: np.ndarray, n: int) -> None:
-        low, high = percentile_interval(samples, options.confidence)
+        low, high = LINEAR.interval(samples, options.confidence)
         ci = (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else (None, None)
         metrics.append(MetricValue(name, float(value), ci[0], ci[1], n, method=CI_METHOD, scope=scope))
 
