@@ -167,3 +167,19 @@ def test_engine_help_names_every_registered_engine() -> None:
 
     help_text = inspect.signature(run).parameters["engine"].default.help
     assert all(f" {name} " in f" {help_text.replace('|', ' ')} " for name in ENGINES.names())
+
+
+def test_report_commands_take_bootstrap_seed_and_defaults_from_config() -> None:
+    """`--bootstrap-seed` means the same in every command (`--seed` stays an alias where there is no engine)."""
+    from rmbench.cli.reports import compare, correlate, gate
+    from rmbench.cli.scores import evaluate_scores
+    from rmbench.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, PAIRED_RESAMPLES
+
+    for command in (compare, correlate, gate, evaluate_scores):
+        option = inspect.signature(command).parameters["seed"].default
+        assert option.param_decls[0] == "--bootstrap-seed" and option.default == BOOTSTRAP_SEED
+    for command in (compare, correlate, gate):
+        assert inspect.signature(command).parameters["resamples"].default.default == PAIRED_RESAMPLES
+    gate_options = inspect.signature(gate).parameters
+    assert gate_options["max_drop"].default.default == GATE_MAX_DROP
+    assert gate_options["alpha"].default.default == GATE_ALPHA
