@@ -57,14 +57,14 @@ class EnvSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True, frozen=True)
 
-    cache: Path | None = Field(None, description="SQLite score cache shared by runs.")
-    data_dir: Path | None = Field(None, description="Local data directory standing in for the hub.")
-    chunk_items: int | None = Field(None, gt=0, description="Items per chunk of a streamed run.")
-    executor: str | None = Field(None, description="Where batches are scored: local or ray.")
-    workers: int | None = Field(None, gt=0, description="Ray: engine actors.")
-    ray_address: str | None = Field(None, description="Ray: cluster to join ('auto').")
-    show_progress: bool | None = Field(None, description="Progress bars (0 in CI logs).")
-    suites_path: str | None = Field(None, description="More suite directories, os.pathsep-separated.")
+    cache: Path | None = Field(default=None, description="SQLite score cache shared by runs.")
+    data_dir: Path | None = Field(default=None, description="Local data directory standing in for the hub.")
+    chunk_items: int | None = Field(default=None, gt=0, description="Items per chunk of a streamed run.")
+    executor: str | None = Field(default=None, description="Where batches are scored: local or ray.")
+    workers: int | None = Field(default=None, gt=0, description="Ray: engine actors.")
+    ray_address: str | None = Field(default=None, description="Ray: cluster to join ('auto').")
+    show_progress: bool | None = Field(default=None, description="Progress bars (0 in CI logs).")
+    suites_path: str | None = Field(default=None, description="More suite directories, os.pathsep-separated.")
 
     def given(self) -> dict[str, Any]:
         """The variables that are set, by field name."""
@@ -112,9 +112,9 @@ class RunConfig(BaseModel):
     workers: int | None = Field(None, gt=0, description="Ray: engine actors (default one per GPU, else per node).")
     ray_address: str | None = Field(None, description="Ray: cluster to join ('auto'); default $RAY_ADDRESS or local.")
     chunk_items: int = Field(
-        CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by streaming protocols (pairwise, best_of_n)."
+        CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by streaming protocols."
     )
-    show_progress: bool = True
+    show_progress: bool = Field(True, description="Progress bars ($RMBENCH_SHOW_PROGRESS).")
     engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.parity).")
 
     @model_validator(mode="before")

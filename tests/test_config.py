@@ -32,7 +32,8 @@ def test_run_config_is_importable_from_run_for_existing_callers() -> None:
 
 def test_defaults_then_environment_then_explicit_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     plain = RunConfig(suite="s", model=LENGTH)
-    assert (plain.cache, plain.chunk_items, plain.executor, plain.data_dir) == (DEFAULT_CACHE, CHUNK_ITEMS, "local", None)
+    assert (plain.cache, plain.chunk_items, plain.executor) == (DEFAULT_CACHE, CHUNK_ITEMS, "local")
+    assert plain.data_dir is None
     monkeypatch.setenv("RMBENCH_CACHE", str(tmp_path / "env.sqlite"))
     monkeypatch.setenv("RMBENCH_CHUNK_ITEMS", "7")
     monkeypatch.setenv("RMBENCH_DATA_DIR", str(tmp_path))
@@ -75,7 +76,8 @@ def test_python_api_honours_rmbench_cache(monkeypatch: pytest.MonkeyPatch, tmp_p
     cache = tmp_path / "from-env" / "scores.sqlite"
     monkeypatch.setenv("RMBENCH_CACHE", str(cache))
     monkeypatch.chdir(tmp_path)  # where the default cache would go
-    outcome = run_suite(RunConfig(suite="math-robustness", model=LENGTH, out=tmp_path / "run", limit=5, show_progress=False))
+    config = RunConfig(suite="math-robustness", model=LENGTH, out=tmp_path / "run", limit=5, show_progress=False)
+    outcome = run_suite(config)
     assert cache.is_file() and outcome.execution["cache"] == str(cache)
     assert not (tmp_path / DEFAULT_CACHE).exists()
 
@@ -85,7 +87,8 @@ def test_python_api_honours_rmbench_cache(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def _cli_run(tmp_path: Path, name: str, *flags: str) -> tuple[dict, dict]:
     out = tmp_path / name
-    args = ["run", "--suite", "math-robustness", "--no-progress", "--out", str(out), "--cache", str(tmp_path / "c.sqlite")]
+    args = ["run", "--suite", "math-robustness", "--no-progress", "--out", str(out)]
+    args += ["--cache", str(tmp_path / "c.sqlite")]
     assert main([*args, *flags]) == 0
     results = json.loads((out / "results.json").read_text())
     execution = json.loads((out / "run.json").read_text())
@@ -164,3 +167,19 @@ def test_engine_help_names_every_registered_engine() -> None:
 
     help_text = inspect.signature(run).parameters["engine"].default.help
     assert all(f" {name} " in f" {help_text.replace('|', ' ')} " for name in ENGINES.names())
+
+
+def test_report_commands_take_bootstrap_seed_and_defaults_from_config() -> None:
+    """`--bootstrap-seed` means the same in every command (`--seed` stays an alias where there is no engine)."""
+    from rmbench.cli.reports import compare, correlate, gate
+    from rmbench.cli.scores import evaluate_scores
+    from rmbench.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, PAIRED_RESAMPLES
+
+    for command in (compare, correlate, gate, evaluate_scores):
+        option = inspect.signature(command).parameters["seed"].default
+        assert option.param_decls[0] == "--bootstrap-seed" and option.default == BOOTSTRAP_SEED
+    for command in (compare, correlate, gate):
+        assert inspect.signature(command).parameters["resamples"].default.default == PAIRED_RESAMPLES
+    gate_options = inspect.signature(gate).parameters
+    assert gate_options["max_drop"].default.default == GATE_MAX_DROP
+    assert gate_options["alpha"].default.default == GATE_ALPHA

@@ -121,7 +121,7 @@ def test_shipped_names_are_kept_and_every_lazy_target_exists() -> None:
     }  # fmt: skip
     assert ENGINES.entry("hf-prm").target == "rmbench.engines.hf_prm:HFProcessEngine"
     assert ENGINES.entry("vllm-prm").target == "rmbench.engines.vllm_prm:VLLMProcessEngine"
-    assert set(PROTOCOLS) >= {"pairwise", "best_of_n", "ties", "rmbench_grid", "probing", "contrast", "overoptimization"}
+    assert set(PROTOCOLS) >= {"pairwise", "best_of_n", "ties", "rmbench_grid", "probing", "contrast"}
     assert ONE_TO_ONE == {"hh_rlhf", "rmb_pairwise", "rmb_bon"} and WHOLE_SOURCE == {"alpacaeval_bon"}
     for registry, _ in _registries():
         for name in registry.names():
@@ -178,7 +178,8 @@ def test_engines_and_protocols_commands_list_names_with_descriptions_without_tor
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
-    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip() and not line.startswith("HEAVY")}
+    listed = [line for line in done.stdout.splitlines() if line.strip() and not line.startswith("HEAVY")]
+    lines = {line.split()[0]: line for line in listed}
     assert {"hf-prm", "judge-vllm", "length", "pairwise", "best_of_n"} <= set(lines)
     assert "Baseline: response length" in lines["length"]
     assert "rmbench.engines" not in done.stdout  # descriptions, not class paths

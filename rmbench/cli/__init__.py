@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             # A flag of the wrong type, unknown or missing: one line, like every other bad input (exit 2).
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+            message = getattr(exc, "format_message", lambda: str(exc))()
+            err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
             return int(code)
         if code is not None and hasattr(exc, "show"):  # e.g. a bare command group: its help is the answer
             exc.show()

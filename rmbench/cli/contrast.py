@@ -47,7 +47,7 @@ def build(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file of contrast records to write."),
     data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", envvar="RMBENCH_DATA_DIR", help="Data dir of the source's local files."
+        None, "--data-dir", help="Data dir of the source's local files (default $RMBENCH_DATA_DIR)."
     ),
     field: list[str] = typer.Option(
         [], "--field", help="For a records file: FIELD=RECORD_KEY (prompt, chosen, rejected, id, subset). Repeatable."

@@ -45,7 +45,7 @@ def compare(
     run_b: Path = typer.Argument(..., help="Run B; differences are B − A."),
     metric: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Only these per-item metrics."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
-    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
     """Paired difference B − A per metric and scope on the shared items, with bootstrap CI, p-value and McNemar."""
@@ -97,7 +97,7 @@ def correlate(
     downstream: Optional[Path] = typer.Option(None, help="CSV with columns model,score for the y axis."),
     label_by: str = typer.Option("dir", help="Match models by: dir (run directory name) | model (model spec)."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Bootstrap resamples over models (≥ {MIN_RESAMPLES})."),
-    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     plot: Optional[Path] = typer.Option(None, help="Write a scatter plot PNG here."),
     markdown: Optional[Path] = typer.Option(None, help="Write a markdown report here."),
     json_file: Optional[Path] = typer.Option(None, "--json-file", help="Write the JSON result here."),
@@ -173,7 +173,7 @@ def gate(
     max_drop: float = typer.Option(GATE_MAX_DROP, help="Tolerance: a drop up to this much never fails."),
     alpha: float = typer.Option(GATE_ALPHA, help="Significance level of the one-sided test for a drop."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
-    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     summary_md: Optional[Path] = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
     junit: Optional[Path] = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
 ) -> None:

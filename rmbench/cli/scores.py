@@ -29,7 +29,7 @@ def evaluate_scores(
     aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
     tie_policy: Optional[str] = typer.Option(None, help="expected | strict."),
     missing_verdict: str = typer.Option("exclude", help="Pairwise files: exclude | incorrect (upstream's choice)."),
-    seed: int = typer.Option(BOOTSTRAP_SEED, help="Bootstrap seed."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write a run directory (for leaderboards)."),
     label: Optional[str] = typer.Option(None, help="Model label in the run directory (default: from the file name)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object (n, accuracy, mrr, CIs, ...)."),
@@ -45,7 +45,7 @@ def evaluate_scores(
     if format != "rewardmath":
         raise RmbenchError(f"unknown score-file format '{format}'. Known: rewardmath")
     overrides = {k: v for k, v in {"aggregate": aggregate, "tie_policy": tie_policy}.items() if v is not None}
-    options = validated(MetricOptions, {"seed": seed} | overrides)
+    options = validated(MetricOptions, {"seed": seed} | overrides, {"seed": "--bootstrap-seed"})
     evaluation = evaluate_score_file(path, options, missing_verdict=missing_verdict)  # type: ignore[arg-type]
     for warning in evaluation.info.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)

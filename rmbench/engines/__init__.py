@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from rmbench.engines.base import Encoded, Engine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
 
+if TYPE_CHECKING:
+    from rmbench.engines.base import Encoded, Engine
+
 __all__ = ["Encoded", "Engine", "ENGINES", "EngineFactory", "create_engine"]
 
 #: An engine class, or a function building one, from a model spec.
-EngineFactory = Callable[[ModelSpec], Engine]
+EngineFactory = Callable[[ModelSpec], "Engine"]
 
 #: engine name -> engine class or factory; the module is imported only when the engine is created. A process RM
 #: (per-step scores at a step tag) is its own engine, chosen by name: hf-prm, vllm-prm.
@@ -35,6 +38,15 @@ def create_engine(spec: ModelSpec) -> Engine:
     factory = ENGINES.get(spec.engine)
     _quiet_transformers()
     return factory(spec)
+
+
+def __getattr__(name: str) -> Any:
+    """``Engine`` and ``Encoded`` on first use: listing engines (``rmbench --help``) must not import numpy."""
+    if name in ("Encoded", "Engine"):
+        from rmbench.engines import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'rmbench.engines' has no attribute '{name}'")
 
 
 def _quiet_transformers() -> None:

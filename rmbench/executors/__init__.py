@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
-from rmbench.requests import ScoreRequest
 
 if TYPE_CHECKING:
+    from rmbench.requests import ScoreRequest
     from rmbench.engines.base import Engine
     from rmbench.scoring import ScoredBatch
 
