@@ -26,9 +26,17 @@ class FakeEngine:
         self.default_batch_tokens = batch_tokens
         self.batches: list[list[str]] = []
 
+    @classmethod
+    def fingerprint_of(cls, spec: ModelSpec) -> str:
+        return "fake-engine-v1"
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return 1024
+
     @property
     def fingerprint(self) -> str:
-        return "fake-engine-v1"
+        return self.fingerprint_of(self.spec)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         return [Encoded(request=r, n_tokens=len(r.response.split())) for r in requests]
