@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import ProbeItem
-from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult
+from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import METHOD, cluster_count_chunks, pairwise_outcome, percentile_interval
 
@@ -139,7 +139,7 @@ class _Valid:
         return str(self.item.meta.get("cluster", self.item.cluster))
 
 
-class ProbingProtocol:
+class ProbingProtocol(SuiteProtocol):
     """Metrics ``probe_accuracy``, ``majority_accuracy``, ``probe_gain`` (overall, per subset group, per
     dimension) and the inference-time probing metrics ``pair_accuracy``, ``pair_accuracy_conf_{low,mid,high}``,
     ``confidence_gap``."""
@@ -147,7 +147,6 @@ class ProbingProtocol:
     name: ClassVar[str] = "probing"
     item_type: ClassVar[type] = ProbeItem
     needs_hidden: ClassVar[bool] = True
-    multi_model: ClassVar[bool] = False
 
     def requests(self, items: Sequence[ProbeItem]) -> list[ScoreRequest]:
         return [ScoreRequest.of(item.prompt, item.response) for item in items]
