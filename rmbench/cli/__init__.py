@@ -24,6 +24,7 @@ def _register() -> None:
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
     from rmbench.cli import reports as reports_cmd
+    from rmbench.cli import rescore as rescore_cmd
     from rmbench.cli import run as run_cmd
     from rmbench.cli import scores as scores_cmd
     from rmbench.cli import suites as suites_cmd
@@ -31,6 +32,7 @@ def _register() -> None:
     app.command("run")(run_cmd.run)
     app.command("engines")(run_cmd.engines)
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
+    app.command("rescore")(rescore_cmd.rescore)
     app.add_typer(suites_cmd.app, name="suites")
     reports_cmd.register(app)
     contrast_cmd.register(app)
