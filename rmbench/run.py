@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rmbench.cache import ScoreCache
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
@@ -75,7 +76,6 @@ class RunOutcome:
 def run_suite(config: RunConfig) -> RunOutcome:
     """Load, score (through the cache), evaluate and write the run directory."""
     from rmbench.atomic import temporary_beside
-    from rmbench.cache import ScoreCache
     from rmbench.executors.lazy import LazyExecutor
     from rmbench.protocols import get_protocol
     from rmbench.protocols.base import capabilities
@@ -103,27 +103,26 @@ def run_suite(config: RunConfig) -> RunOutcome:
     scores_file = temporary_beside(config.cache.parent / STREAMED_SCORES)
     try:
         with ScoreCache(config.cache) as cache:
+            # Before the run's engines load: the check's engines are closed after it, so a GPU holds one model at a
+            # time. Recorded in the cache, so a re-run reports the same check without running it again.
+            clock = time.perf_counter()
+            parity = _engine_parity(config.model, cache) if config.engine_parity else None
+            if parity is not None:
+                timings["parity_s"] = time.perf_counter() - clock
             executors = {
                 label: LazyExecutor(config.executor, spec, cache, **config.executor_options()) for label, spec in models
             }
             try:
-                # Before the run's engines load: the check's engines are closed after it, so a GPU holds one model at
-                # a time. Recorded in the cache, so a re-run reports the same check without running it again.
-                clock = time.perf_counter()
-                parity = _engine_parity(config.model, executors[models[0][0]].fingerprint, cache) if config.engine_parity else None
-                if parity is not None:
-                    timings["parity_s"] = time.perf_counter() - clock
-                clock = time.perf_counter()
                 evaluated = score_and_evaluate(
                     suite, protocol, needs, options, executors, cache, scores_file,
                     gold=models[-1][0] if config.gold_model is not None else None,
                     data_dir=config.data_dir, limit=config.limit, chunk_items=config.chunk_items,
-                    token_budget=config.token_budget, show_progress=config.show_progress,
+                    token_budget=config.token_budget, show_progress=config.show_progress, timings=timings,
                 )
-                timings["scoring_s"] = time.perf_counter() - clock
             finally:
                 for executor in executors.values():
                     executor.close()
+            timings.update({f"engine_load_s:{label}": e.load_s for label, e in executors.items() if e.loaded})
             if not evaluated.result.per_item.shape[0]:
                 raise ScoreError(
                     f"no item of suite '{suite.name}' could be evaluated: {evaluated.result.excluded or 'no items'}; "
@@ -165,16 +164,21 @@ def run_suite(config: RunConfig) -> RunOutcome:
     return RunOutcome(out=out, results=results, result=evaluated.result, execution=execution)
 
 
-def _engine_parity(spec: ModelSpec, fingerprint: str, cache: Any) -> dict[str, Any] | None:
-    """The parity record of ``spec`` (None for engines that are not checked): as first recorded for this fingerprint,
+def _engine_parity(spec: ModelSpec, cache: ScoreCache) -> dict[str, Any] | None:
+    """The parity record of ``spec`` (None for engines that are not checked): as first recorded for its fingerprint,
     else checked now and recorded."""
-    recorded = cache.get_fact(fingerprint, PARITY)
+    from rmbench.engines.lazy import fingerprint_of, knows_fingerprint
+    from rmbench.parity import CHECKED_ENGINES, run_parity
+
+    if spec.engine not in CHECKED_ENGINES:
+        return None
+    # Without a load-free fingerprint (fallback until the engines part is merged) the check runs every time.
+    fingerprint = fingerprint_of(spec) if knows_fingerprint(spec) else None
+    recorded = cache.get_fact(fingerprint, PARITY) if fingerprint is not None else None
     if recorded is not None:
         return dict(recorded)
-    from rmbench.parity import run_parity
-
     parity = run_parity(spec)
-    if parity is not None:
+    if parity is not None and fingerprint is not None:
         cache.put_fact(fingerprint, PARITY, parity)
         return dict(cache.get_fact(fingerprint, PARITY))
-    return None
+    return parity

@@ -197,3 +197,23 @@ def test_rescore_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["rescore", str(expected), "--bootstrap-resamples", "10"]) == 2
     assert "bootstrap_resamples" in capsys.readouterr().err
 
+
+
+def test_parity_record_is_checked_once_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, created: list[str]
+) -> None:
+    import rmbench.parity as parity
+
+    checks: list[str] = []
+
+    def fake_parity(spec: ModelSpec) -> dict[str, Any]:
+        checks.append(spec.engine)
+        return {"passed": True, "max_abs_diff": 1e-7, "engines": ["hf", spec.engine]}
+
+    monkeypatch.setattr(parity, "CHECKED_ENGINES", frozenset({"length"}))
+    monkeypatch.setattr(parity, "run_parity", fake_parity)
+    cache = tmp_path / "cache.sqlite"
+    first, again = _bon_run(tmp_path, "first", cache), _bon_run(tmp_path, "again", cache)
+    assert checks == ["length"] and created == ["length"]
+    assert (first / "results.json").read_bytes() == (again / "results.json").read_bytes()
+    assert json.loads((again / "results.json").read_text())["model"]["parity"]["max_abs_diff"] == 1e-7

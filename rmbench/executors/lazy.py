@@ -7,6 +7,7 @@ first created. A first run and its fully cached re-run therefore write the same 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ class LazyExecutor:
 
         self.name, self.spec, self.cache, self.options = name, spec, cache, options
         self._executor: Executor | None = None
+        #: Seconds spent creating the executor (loading the model), when it was created.
+        self.load_s = 0.0
         self._expected = fingerprint_of(spec) if knows_fingerprint(spec) else None
         # Fallback until every engine has ``fingerprint_of``: create now (drop after merging the engines part).
         self.fingerprint: str = self._expected if self._expected is not None else self._create().fingerprint
@@ -44,7 +47,9 @@ class LazyExecutor:
         if self._executor is None:
             from rmbench.executors import create_executor
 
+            clock = time.perf_counter()
             executor = create_executor(self.name, self.spec, **self.options)
+            self.load_s = time.perf_counter() - clock
             fingerprint = self._expected
             if fingerprint is not None and executor.fingerprint != fingerprint:
                 executor.close()

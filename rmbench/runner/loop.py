@@ -10,6 +10,7 @@ to scores.parquet exactly once); the result is the same however the items were c
 from __future__ import annotations
 
 import hashlib
+import time
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -60,9 +61,12 @@ def score_and_evaluate(
     chunk_items: int,
     token_budget: int | None = None,
     show_progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> Evaluated:
     """Score ``suite`` with every executor (the first is the main model, ``gold`` labels the gold RM) and evaluate
-    it, writing the main model's scores.parquet to ``scores_path`` as it goes."""
+    it, writing the main model's scores.parquet to ``scores_path`` as it goes. Seconds spent scoring (per model
+    label, engine loading included) and evaluating are added to ``timings``."""
+    timings = timings if timings is not None else {}
     if needs.item_local and len(executors) != 1:
         raise ValueError("an item-local protocol scores one model")
     provenance: list[dict[str, Any]] = []
@@ -78,6 +82,7 @@ def score_and_evaluate(
             requests = protocol.requests(items)
             scored: dict[str, Mapping[str, Score]] = {}
             for label, executor in executors.items():
+                clock = time.perf_counter()
                 what = f"scoring items {n_items + 1:,}-{n_items + len(items):,}" if needs.item_local else f"scoring {label}"
                 scored[label], chunk = score_requests(
                     requests, executor, cache, token_budget=token_budget, hidden=needs.needs_hidden,
@@ -87,6 +92,8 @@ def score_and_evaluate(
                     main_stats = chunk
                 if not needs.item_local:  # the one chunk: free this model's workers (GPUs) before the next loads
                     executor.close()
+                _time(timings, f"scoring_s:{label}", clock)
+            clock = time.perf_counter()
             scores = scored[main]
             if isinstance(protocol, ItemLocalProtocol):
                 parts.append(protocol.outcomes(items, scores, options))
@@ -95,6 +102,7 @@ def score_and_evaluate(
                 result = protocol.evaluate_models(items, proxies, scored[gold] if gold else None, options)
             else:
                 result = protocol.evaluate(items, scores, options)
+            _time(timings, "evaluate_s", clock)
             unique = unique_requests(requests)
             digests = [_digest(r.key) for r in unique]
             new = [r for r, digest in zip(unique, digests) if digest not in written]
@@ -106,7 +114,9 @@ def score_and_evaluate(
                  invalid=sum(not scores[r.key].is_valid for r in new))
             n_items += len(items)
     if isinstance(protocol, ItemLocalProtocol):
+        clock = time.perf_counter()
         result = protocol.summarize(ItemOutcomes.concat(parts) if parts else ItemOutcomes(_empty_frame()), options)
+        _time(timings, "evaluate_s", clock)
     assert result is not None  # a suite protocol's one chunk always runs (an empty suite is one empty chunk)
     return Evaluated(result, stats, n_items, provenance, lengths)
 
@@ -122,6 +132,10 @@ def _chunks(
         yield from chunks
     else:
         yield [item for chunk in chunks for item in chunk]
+
+
+def _time(timings: dict[str, float], key: str, since: float) -> None:
+    timings[key] = timings.get(key, 0.0) + time.perf_counter() - since
 
 
 def _digest(key: str) -> int:
