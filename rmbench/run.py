@@ -119,23 +119,25 @@ def run_suite(config: RunConfig) -> RunOutcome:
                     data_dir=config.data_dir, limit=config.limit, chunk_items=config.chunk_items,
                     token_budget=config.token_budget, show_progress=config.show_progress, timings=timings,
                 )
+                if not evaluated.result.per_item.shape[0]:
+                    raise ScoreError(
+                        f"no item of suite '{suite.name}' could be evaluated: "
+                        f"{evaluated.result.excluded or 'no items'}; "
+                        "nothing was written (scores computed so far are kept in the cache)"
+                    )
+                # Read before the executors close: a cache from before engine facts were recorded loads the engine.
+                engine = executors[models[0][0]]
+                budget = config.token_budget or engine.default_batch_tokens
+                model = {
+                    "spec": config.model.model_dump(),
+                    "fingerprint": engine.fingerprint,
+                    "engine": engine.info(),
+                    **({"parity": parity} if parity is not None else {}),
+                }
             finally:
                 for executor in executors.values():
                     executor.close()
             timings.update({f"engine_load_s:{label}": e.load_s for label, e in executors.items() if e.loaded})
-            if not evaluated.result.per_item.shape[0]:
-                raise ScoreError(
-                    f"no item of suite '{suite.name}' could be evaluated: {evaluated.result.excluded or 'no items'}; "
-                    "nothing was written (scores computed so far are kept in the cache)"
-                )
-            engine = executors[models[0][0]]
-            budget = config.token_budget or engine.default_batch_tokens
-            model = {
-                "spec": config.model.model_dump(),
-                "fingerprint": engine.fingerprint,
-                "engine": engine.info(),
-                **({"parity": parity} if parity is not None else {}),
-            }
             roster = [
                 {"label": label, "role": role(index, len(specs)), "spec": spec.model_dump(), "fingerprint": executors[label].fingerprint}
                 for index, (label, spec) in enumerate(models)

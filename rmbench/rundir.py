@@ -42,7 +42,7 @@ def write_run_directory(
 ) -> None:
     """Write every file of the run directory; results.json lands last, so its presence means the directory is
     complete. ``requests`` may instead be a scores.parquet already written while scoring (a streamed run, see
-    ``rmbench.streamed``): it is moved into place with the other files."""
+    ``rmbench.runner.loop``): it is moved into place with the other files."""
     document = {"schema_version": RESULTS_SCHEMA_VERSION, "rmbench_version": __version__} | results
     document["environment"] = environment()
     if isinstance(requests, Path):
