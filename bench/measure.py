@@ -129,5 +129,29 @@ def rmbench_scoring(model: str, n_pairs: int, cache_dir: str, engine: str = "hf"
     return result
 
 
+def cached_rerun(model: str, n_pairs: int, cache_dir: str, engine: str = "hf") -> dict[str, Any]:
+    """Whole-process wall time of ``rmbench run`` on the first ``n_pairs`` HH-RLHF harmless pairs, on a cold cache
+    and again fully cached (which loads no model), and whether both wrote the same results.json."""
+    import os
+
+    from bench.data import hh_path
+
+    scratch = Path(cache_dir) / f"rerun-{engine}"
+    data_dir = hh_path().parents[1]
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    seconds: list[float] = []
+    for name in ("first", "again"):
+        command = [sys.executable, "-m", "rmbench", "run", "--suite", "hh-rlhf-harmless", "--data-dir", str(data_dir),
+                   "--limit", str(n_pairs), "--model", model, "--engine", engine, "--max-length", str(MAX_LENGTH),
+                   "--cache", str(scratch / "cache.sqlite"), "--out", str(scratch / name), "--no-progress", "--json"]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=Path(__file__).resolve().parents[1], env=env, check=True, capture_output=True)
+        seconds.append(time.perf_counter() - start)
+    same = (scratch / "first" / "results.json").read_bytes() == (scratch / "again" / "results.json").read_bytes()
+    loaded = json.loads((scratch / "again" / "run.json").read_text(encoding="utf-8")).get("engines_loaded")
+    return {"first_s": seconds[0], "rerun_s": seconds[1], "rerun_ratio": seconds[1] / seconds[0],
+            "results_identical": same, "rerun_engines_loaded": loaded}
+
+
 if __name__ == "__main__":
     raise SystemExit(_main(sys.argv[1:]))

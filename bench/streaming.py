@@ -5,7 +5,7 @@ directory) on generated pairwise suites of two sizes, each in a fresh process, w
     python bench/streaming.py --sizes 2000 20000   # quicker
 
 What to look for: seconds per 1k pairs about constant (time linear in suite size) and peak RSS about the same at
-both sizes, well under 1 GB. The pairwise protocol streams (``rmbench.streamed``): items are generated, scored and
+both sizes, well under 1 GB. The pairwise protocol streams (``rmbench.runner.loop``): items are generated, scored and
 reduced to per-item outcomes 10,000 at a time, and scores.parquet is appended as it goes; what still grows with the
 suite is the per-item outcome frame and one 128-bit digest per unique request (well under 1 KB per pair).
 """

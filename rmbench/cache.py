@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,12 @@ CREATE TABLE IF NOT EXISTS scores (
     truncated  INTEGER NOT NULL,
     hidden     BLOB,
     PRIMARY KEY (model, request)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS engine_facts (
+    model      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (model, name)
 ) WITHOUT ROWID;
 """
 
@@ -93,6 +100,18 @@ class ScoreCache:
                 "WHERE scores.hidden IS NULL AND excluded.hidden IS NOT NULL",
                 rows,
             )
+
+    def get_fact(self, model: str, name: str) -> Any:
+        """A fact recorded about the engine of fingerprint ``model`` (``info``, ``default_batch_tokens``, ``parity``),
+        or None: what results.json takes from a live engine, so a fully cached re-run needs no model."""
+        row = self._db.execute("SELECT value FROM engine_facts WHERE model = ? AND name = ?", (model, name)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_fact(self, model: str, name: str, value: Any) -> None:
+        """Record a fact (JSON) once: the first value written is kept, so every later run reports the same one."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO engine_facts VALUES (?, ?, ?)", (model, name, json.dumps(value))
+        )
 
     def count(self, model: str | None = None) -> int:
         if model is None:

@@ -42,7 +42,7 @@ def write_run_directory(
 ) -> None:
     """Write every file of the run directory; results.json lands last, so its presence means the directory is
     complete. ``requests`` may instead be a scores.parquet already written while scoring (a streamed run, see
-    ``rmbench.streamed``): it is moved into place with the other files.
+    ``rmbench.runner.loop``): it is moved into place with the other files.
 
     ``results`` is the typed contract (``rmbench.results.io.build_results``) or, from writers not yet switched to
     it, the document without its schema version, rmbench version and environment; either way results.json is

@@ -25,6 +25,7 @@ def _register() -> None:
     from rmbench.cli import contrast as contrast_cmd
     from rmbench.cli import reports as reports_cmd
     from rmbench.cli import results as results_cmd
+    from rmbench.cli import rescore as rescore_cmd
     from rmbench.cli import run as run_cmd
     from rmbench.cli import scores as scores_cmd
     from rmbench.cli import suites as suites_cmd
@@ -33,6 +34,7 @@ def _register() -> None:
     app.command("engines")(run_cmd.engines)
     app.command("protocols")(run_cmd.protocols)
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
+    app.command("rescore")(rescore_cmd.rescore)
     app.add_typer(suites_cmd.app, name="suites")
     reports_cmd.register(app)
     results_cmd.register(app)

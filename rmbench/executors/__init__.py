@@ -37,9 +37,12 @@ EXECUTORS.lazy("ray", "rmbench.executors.ray:RayExecutor", "Shard batches over R
 class Executor(Protocol):
     """Scores batches of one model somewhere. Use as a context manager: leaving it frees the workers."""
 
-    #: The engine's fingerprint (the cache key) and its default padded-token budget per batch.
+    #: The engine's fingerprint (the cache key) and its default padded-token budget per batch (read-only: a lazy
+    #: executor, ``rmbench.executors.lazy``, may look it up).
     fingerprint: str
-    default_batch_tokens: int
+
+    @property
+    def default_batch_tokens(self) -> int: ...
 
     def info(self) -> dict[str, Any]:
         """The engine's ``info()`` (results.json): the same whichever executor ran it."""

@@ -6,9 +6,10 @@ follow ../shared/spec/METRICS.md exactly; which tie policy and aggregation produ
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol as TypingProtocol
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -118,26 +119,84 @@ class ItemOutcomes:
         return cls(pd.concat(frames, ignore_index=True), dict(sorted(excluded.items())), extra)
 
 
-class ItemLocalProtocol:
-    """Base of protocols that implement ``outcomes`` and ``summarize`` (see ``ItemOutcomes``): evaluating all items
-    at once is the one-chunk case of a streamed run, so both paths share every line."""
+class ScoringProtocol(abc.ABC):
+    """One per module under rmbench/protocols; registered by name in ``rmbench.protocols.PROTOCOLS``.
 
-    def evaluate(self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult:
-        outcomes = self.outcomes(items, scores, options, require_any=True)  # type: ignore[attr-defined]
-        return self.summarize(outcomes, options)  # type: ignore[attr-defined,no-any-return]
-
-
-class ScoringProtocol(TypingProtocol):
-    """One per module under rmbench/protocols; registered by name in ``rmbench.protocols.PROTOCOLS``."""
+    A protocol declares what it needs by what it subclasses and by class attributes, read once by the runner
+    (``capabilities``), never probed with ``hasattr``: ``ItemLocalProtocol`` (outcomes of one item depend on that item
+    alone, so a run streams chunk by chunk) or ``SuiteProtocol`` (all items at once: one chunk), ``MultiModelProtocol``
+    (several RMs and/or a gold RM), and ``needs_hidden`` (the scheduler then asks for and caches hidden states)."""
 
     name: ClassVar[str]
     item_type: ClassVar[type]
     #: Protocols that read the RM's hidden states (probing) set this; the scheduler then caches them too.
-    needs_hidden: ClassVar[bool]
-    #: Protocols that compare several RMs and/or a gold RM (overoptimization, ensembles) set this and implement
-    #: ``evaluate_models(items, proxies: dict[label, scores], gold: scores | None, options)``.
-    multi_model: ClassVar[bool]
+    needs_hidden: ClassVar[bool] = False
 
-    def requests(self, items: Sequence[Any]) -> list[ScoreRequest]: ...
+    @abc.abstractmethod
+    def requests(self, items: Sequence[Any]) -> list[ScoreRequest]:
+        """The score requests of these items (duplicates allowed; the scheduler scores each key once)."""
 
-    def evaluate(self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult: ...
+    @abc.abstractmethod
+    def evaluate(self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult:
+        """Metrics of all items from one model's scores."""
+
+
+class ItemLocalProtocol(ScoringProtocol):
+    """Protocols whose per-item outcome depends on that item alone (see ``ItemOutcomes``): a run scores and reduces
+    the items chunk by chunk; evaluating all items at once is the one-chunk case, so both share every line."""
+
+    @abc.abstractmethod
+    def outcomes(
+        self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions, *, require_any: bool = False
+    ) -> ItemOutcomes:
+        """Per-item outcomes of one chunk (``require_any``: fail when no item could be evaluated)."""
+
+    @abc.abstractmethod
+    def summarize(self, outcomes: ItemOutcomes, options: MetricOptions) -> ProtocolResult:
+        """Suite-level metrics and CIs from the outcomes of every chunk."""
+
+    def evaluate(self, items: Sequence[Any], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult:
+        return self.summarize(self.outcomes(items, scores, options, require_any=True), options)
+
+
+class SuiteProtocol(ScoringProtocol):
+    """Protocols that need every item at once (contrast, probing, grid, ties, judges): a run is one chunk."""
+
+
+class MultiModelProtocol(SuiteProtocol):
+    """Protocols that compare several RMs and/or a gold RM (overoptimization, ensembles)."""
+
+    @abc.abstractmethod
+    def evaluate_models(
+        self,
+        items: Sequence[Any],
+        proxies: Mapping[str, Mapping[str, Score]],
+        gold: Mapping[str, Score] | None,
+        options: MetricOptions,
+    ) -> ProtocolResult:
+        """Metrics from every proxy's scores (by model label) and the gold RM's (None: gold from the data)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a protocol needs from a run, read once from its declarations."""
+
+    item_local: bool
+    multi_model: bool
+    needs_hidden: bool
+
+
+def capabilities(protocol: object) -> Capabilities:
+    """The declarations of ``protocol``; a clear error for a class that does not declare itself a protocol."""
+    if not isinstance(protocol, ScoringProtocol):
+        raise TypeError(
+            f"{type(protocol).__name__} is not a scoring protocol: subclass rmbench.protocols.base.ItemLocalProtocol, "
+            "SuiteProtocol or MultiModelProtocol"
+        )
+    if isinstance(protocol, ItemLocalProtocol) and isinstance(protocol, SuiteProtocol):
+        raise TypeError(f"{type(protocol).__name__} declares itself both item-local and whole-suite")
+    return Capabilities(
+        item_local=isinstance(protocol, ItemLocalProtocol),
+        multi_model=isinstance(protocol, MultiModelProtocol),
+        needs_hidden=bool(type(protocol).needs_hidden),
+    )

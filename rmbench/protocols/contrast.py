@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.items import ContrastItem, Conversation
 from rmbench.protocols.aggregate import per_item_frame, scalar
-from rmbench.protocols.base import Aggregation, MetricOptions, ProtocolResult
+from rmbench.protocols.base import Aggregation, MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import sectioned_metrics
 
@@ -81,13 +81,11 @@ def consistency_outcomes(scores: np.ndarray) -> dict[str, np.ndarray]:
     return {name: values.astype(float) for name, values in outcomes.items()}
 
 
-class ContrastProtocol:
+class ContrastProtocol(SuiteProtocol):
     """Metrics: response and instruction consistency (both directions) and the four one-direction rates."""
 
     name: ClassVar[str] = "contrast"
     item_type: ClassVar[type] = ContrastItem
-    needs_hidden: ClassVar[bool] = False
-    multi_model: ClassVar[bool] = False
 
     def requests(self, items: Sequence[ContrastItem]) -> list[ScoreRequest]:
         return [request for item in items for request in four_requests(item)]

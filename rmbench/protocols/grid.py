@@ -16,7 +16,7 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
-from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, TiePolicy
+from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, SuiteProtocol, TiePolicy
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
 
@@ -25,7 +25,7 @@ METRICS = ("hard", "normal", "easy", "score")
 _CELLS = {f"cell_{i}{j}": (i, j) for i in range(len(STYLES)) for j in range(len(STYLES))}
 
 
-class StyleGridProtocol:
+class StyleGridProtocol(SuiteProtocol):
     """Metrics ``hard``, ``normal``, ``easy`` and ``score`` = mean(hard, normal, easy); the grid in extra."""
 
     name: ClassVar[str] = "rmbench_grid"

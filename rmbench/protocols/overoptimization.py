@@ -29,7 +29,7 @@ from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import SampleSet
 from rmbench.metrics.bootstrap import INVERTED_CDF, LINEAR, bound
 from rmbench.protocols.aggregate import per_item_frame, scalar
-from rmbench.protocols.base import Aggregation, MetricOptions, MetricValue, ProtocolResult
+from rmbench.protocols.base import Aggregation, MetricOptions, MetricValue, MultiModelProtocol, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
 
 OVERALL = "overall"
@@ -72,13 +72,11 @@ class _Scope:
     scores: list[np.ndarray]
 
 
-class OveroptimizationProtocol:
+class OveroptimizationProtocol(MultiModelProtocol):
     """Best-of-n gold and proxy curves, Gao et al.'s fit, and proxy ensembles over ``SampleSet`` pools."""
 
     name: ClassVar[str] = "overoptimization"
     item_type: ClassVar[type] = SampleSet
-    multi_model: ClassVar[bool] = True
-    needs_hidden: ClassVar[bool] = False
 
     def requests(self, items: Sequence[SampleSet]) -> list[ScoreRequest]:
         return [ScoreRequest.of(item.prompt, response) for item in items for response in item.responses]

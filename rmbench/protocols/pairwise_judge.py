@@ -31,7 +31,7 @@ from rmbench.errors import ScoreError
 from rmbench.items import PreferenceItem
 from rmbench.judges.pairs import FIRST_WINS, SECOND_WINS, TIE, PairRequest
 from rmbench.protocols.aggregate import per_item_frame, require_counts
-from rmbench.protocols.base import MetricOptions, ProtocolResult
+from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import pairwise_outcome, sectioned_metrics
 
@@ -50,7 +50,7 @@ def ordered_requests(item: PreferenceItem) -> tuple[PairRequest, PairRequest]:
     return PairRequest.ordered(item.prompt, chosen, rejected), PairRequest.ordered(item.prompt, rejected, chosen)
 
 
-class PairwiseJudgeProtocol:
+class PairwiseJudgeProtocol(SuiteProtocol):
     """Metrics ``accuracy``, ``position_consistency``, ``single_order_accuracy`` and ``first_position_rate``."""
 
     name: ClassVar[str] = "pairwise_judge"

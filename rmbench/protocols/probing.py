@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import ProbeItem
 from rmbench.metrics.bootstrap import LINEAR, cluster_codes, cluster_counts, cluster_sums, resample
-from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult
+from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import pairwise_outcome
 
@@ -140,7 +140,7 @@ class _Valid:
         return str(self.item.meta.get("cluster", self.item.cluster))
 
 
-class ProbingProtocol:
+class ProbingProtocol(SuiteProtocol):
     """Metrics ``probe_accuracy``, ``majority_accuracy``, ``probe_gain`` (overall, per subset group, per
     dimension) and the inference-time probing metrics ``pair_accuracy``, ``pair_accuracy_conf_{low,mid,high}``,
     ``confidence_gap``."""
@@ -148,7 +148,6 @@ class ProbingProtocol:
     name: ClassVar[str] = "probing"
     item_type: ClassVar[type] = ProbeItem
     needs_hidden: ClassVar[bool] = True
-    multi_model: ClassVar[bool] = False
 
     def requests(self, items: Sequence[ProbeItem]) -> list[ScoreRequest]:
         return [ScoreRequest.of(item.prompt, item.response) for item in items]

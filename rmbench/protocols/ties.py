@@ -18,7 +18,7 @@ import pandas as pd
 from rmbench.errors import DataError
 from rmbench.items import PreferenceItem
 from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
-from rmbench.protocols.base import MetricOptions, ProtocolResult
+from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 from rmbench.stats import bootstrap, estimates_to_metrics
 
@@ -40,7 +40,7 @@ def parse_ties_id(item_id: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-class TiesProtocol:
+class TiesProtocol(SuiteProtocol):
     """Metrics ``score`` (the weighted Ties score), ``tied_acc``, ``ref_acc`` and the three margin components."""
 
     name: ClassVar[str] = "ties"

@@ -1,0 +1,47 @@
+"""`rmbench rescore RUN_DIR`: metrics and CIs recomputed from a run's kept scores, on CPU, without a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def rescore(
+    run_dir: Path = typer.Argument(..., help="A run directory with results.json and scores.parquet."),
+    tie_policy: Optional[str] = typer.Option(None, help="expected | strict (default: the run's)."),
+    aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    bootstrap_resamples: Optional[int] = typer.Option(None, help="Bootstrap resamples for the CIs (≥ 1000)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default RUN_DIR-rescored)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", envvar="RMBENCH_DATA_DIR", help="Local data directory standing in for the hub."
+    ),
+    suite: Optional[str] = typer.Option(None, "--suite", help="Suite file, when the run's suite is not registered."),
+    json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of a table."),
+) -> None:
+    """Recompute a run's metrics from its scores.parquet under other metric options, and write a run directory."""
+    from pydantic import ValidationError
+
+    from rmbench.atomic import dumps_json
+    from rmbench.errors import RmbenchError
+    from rmbench.report.tables import console_table
+    from rmbench.results.rescore import rescore as rescore_run
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"tie_policy": tie_policy, "aggregate": aggregate, "bootstrap_resamples": bootstrap_resamples}.items()
+        if v is not None
+    }
+    try:
+        outcome = rescore_run(run_dir, overrides=overrides, out=out, data_dir=data_dir, suite=suite)
+    except ValidationError as exc:
+        raise RmbenchError(f"metric options: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+    if json_out:
+        typer.echo(dumps_json(outcome.results))
+        return
+    console.print(console_table(outcome.results))
+    console.print(f"rescored from {run_dir} · run directory [bold]{outcome.out}[/]", highlight=False)

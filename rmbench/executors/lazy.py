@@ -1,0 +1,104 @@
+"""An executor created when the first uncached batch appears, so a fully cached run loads no model.
+
+Until then the fingerprint comes from the engine class (``rmbench.engines.lazy``), and what results.json takes from
+a live engine (``info()``, the default batch budget) from the score cache's engine facts, written when the engine was
+first created. A first run and its fully cached re-run therefore write the same results.json.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rmbench.cache import ScoreCache
+from rmbench.errors import ModelSpecError
+from rmbench.modelspec import ModelSpec
+from rmbench.requests import ScoreRequest
+
+if TYPE_CHECKING:
+    from rmbench.executors import Executor
+    from rmbench.scoring import ScoredBatch
+
+INFO = "info"
+BATCH_TOKENS = "default_batch_tokens"
+
+
+class LazyExecutor:
+    """Any executor (``create_executor(name, spec, **options)``), created on first need."""
+
+    def __init__(self, name: str, spec: ModelSpec, cache: ScoreCache, **options: Any):
+        from rmbench.engines.lazy import fingerprint_of, knows_fingerprint
+
+        self.name, self.spec, self.cache, self.options = name, spec, cache, options
+        self._executor: Executor | None = None
+        #: Seconds spent creating the executor (loading the model), when it was created.
+        self.load_s = 0.0
+        self._expected = fingerprint_of(spec) if knows_fingerprint(spec) else None
+        # Fallback until every engine has ``fingerprint_of``: create now (drop after merging the engines part).
+        self.fingerprint: str = self._expected if self._expected is not None else self._create().fingerprint
+
+    @property
+    def loaded(self) -> bool:
+        return self._executor is not None
+
+    def _create(self) -> Executor:
+        """Create the executor (loads the model) and record its facts in the cache on first creation."""
+        if self._executor is None:
+            from rmbench.executors import create_executor
+
+            clock = time.perf_counter()
+            executor = create_executor(self.name, self.spec, **self.options)
+            self.load_s = time.perf_counter() - clock
+            fingerprint = self._expected
+            if fingerprint is not None and executor.fingerprint != fingerprint:
+                executor.close()
+                raise ModelSpecError(
+                    f"engine '{self.spec.engine}' loaded fingerprint {executor.fingerprint}, but its class computed "
+                    f"{fingerprint} without loading: the cache key would be wrong"
+                )
+            self.cache.put_fact(executor.fingerprint, INFO, executor.info())
+            self.cache.put_fact(executor.fingerprint, BATCH_TOKENS, executor.default_batch_tokens)
+            self._executor = executor
+        return self._executor
+
+    @property
+    def default_batch_tokens(self) -> int:
+        from rmbench.engines.lazy import default_batch_tokens_of
+
+        known = default_batch_tokens_of(self.spec)
+        if known is not None:
+            return known
+        recorded = self.cache.get_fact(self.fingerprint, BATCH_TOKENS)
+        return int(recorded) if recorded is not None else self._create().default_batch_tokens
+
+    def info(self) -> dict[str, Any]:
+        """The engine's ``info()`` as first recorded in the cache (the same on a first run and a cached re-run)."""
+        recorded = self.cache.get_fact(self.fingerprint, INFO)
+        if recorded is None:
+            self._create()
+            recorded = self.cache.get_fact(self.fingerprint, INFO)
+        return dict(recorded)
+
+    def describe(self) -> dict[str, Any]:
+        if self._executor is None:
+            return {"executor": self.name, "engine_loaded": False}
+        return self._executor.describe()
+
+    def scored_batches(
+        self, todo: Sequence[ScoreRequest], token_budget: int, *, hidden: bool = False
+    ) -> Iterator[ScoredBatch]:
+        if not todo:
+            return iter(())
+        return self._create().scored_batches(todo, token_budget, hidden=hidden)
+
+    def close(self) -> None:
+        """Close the executor if it was created (a Ray executor frees its actors and GPUs)."""
+        if self._executor is not None:
+            self._executor.close()
+
+    def __enter__(self) -> LazyExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
