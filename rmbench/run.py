@@ -133,18 +133,17 @@ def run_suite(config: RunConfig) -> RunOutcome:
 def _engine_parity(spec: ModelSpec, cache: ScoreCache) -> dict[str, Any] | None:
     """The parity record of ``spec`` (None for engines that are not checked): as first recorded for its fingerprint,
     else checked now and recorded."""
-    from rmbench.engines.lazy import fingerprint_of, knows_fingerprint
+    from rmbench.engines.lazy import fingerprint_of
     from rmbench.parity import CHECKED_ENGINES, run_parity
 
     if spec.engine not in CHECKED_ENGINES:
         return None
-    # Without a load-free fingerprint (fallback until the engines part is merged) the check runs every time.
-    fingerprint = fingerprint_of(spec) if knows_fingerprint(spec) else None
-    recorded = cache.get_fact(fingerprint, PARITY) if fingerprint is not None else None
+    fingerprint = fingerprint_of(spec)
+    recorded = cache.get_fact(fingerprint, PARITY)
     if recorded is not None:
         return dict(recorded)
     parity = run_parity(spec)
-    if parity is not None and fingerprint is not None:
+    if parity is not None:
         cache.put_fact(fingerprint, PARITY, parity)
         return dict(cache.get_fact(fingerprint, PARITY))
     return parity

@@ -1,8 +1,8 @@
 """An executor created when the first uncached batch appears, so a fully cached run loads no model.
 
-Until then the fingerprint comes from the engine class (``rmbench.engines.lazy``), and what results.json takes from
-a live engine (``info()``, the default batch budget) from the score cache's engine facts, written when the engine was
-first created. A first run and its fully cached re-run therefore write the same results.json.
+Until then the fingerprint and the default batch budget come from the engine class (``rmbench.engines.lazy``), and
+what results.json takes from a live engine (``info()``) from the score cache's engine facts, written when the engine
+was first created. A first run and its fully cached re-run therefore write the same results.json.
 """
 
 from __future__ import annotations
@@ -28,15 +28,13 @@ class LazyExecutor:
     """Any executor (``create_executor(name, spec, **options)``), created on first need."""
 
     def __init__(self, name: str, spec: ModelSpec, cache: ScoreCache, **options: Any):
-        from rmbench.engines.lazy import fingerprint_of, knows_fingerprint
+        from rmbench.engines.lazy import fingerprint_of
 
         self.name, self.spec, self.cache, self.options = name, spec, cache, options
         self._executor: Executor | None = None
         #: Seconds spent creating the executor (loading the model), when it was created.
         self.load_s = 0.0
-        self._expected = fingerprint_of(spec) if knows_fingerprint(spec) else None
-        # Fallback until every engine has ``fingerprint_of``: create now (drop after merging the engines part).
-        self.fingerprint: str = self._expected if self._expected is not None else self._create().fingerprint
+        self.fingerprint: str = fingerprint_of(spec)
 
     @property
     def loaded(self) -> bool:
@@ -50,8 +48,8 @@ class LazyExecutor:
             clock = time.perf_counter()
             executor = create_executor(self.name, self.spec, **self.options)
             self.load_s = time.perf_counter() - clock
-            fingerprint = self._expected
-            if fingerprint is not None and executor.fingerprint != fingerprint:
+            fingerprint = self.fingerprint
+            if executor.fingerprint != fingerprint:
                 executor.close()
                 raise ModelSpecError(
                     f"engine '{self.spec.engine}' loaded fingerprint {executor.fingerprint}, but its class computed "
@@ -66,11 +64,7 @@ class LazyExecutor:
     def default_batch_tokens(self) -> int:
         from rmbench.engines.lazy import default_batch_tokens_of
 
-        known = default_batch_tokens_of(self.spec)
-        if known is not None:
-            return known
-        recorded = self.cache.get_fact(self.fingerprint, BATCH_TOKENS)
-        return int(recorded) if recorded is not None else self._create().default_batch_tokens
+        return default_batch_tokens_of(self.spec)
 
     def info(self) -> dict[str, Any]:
         """The engine's ``info()`` as first recorded in the cache (the same on a first run and a cached re-run)."""
