@@ -33,8 +33,7 @@ REQUESTS = [
 
 
 def _engine_class(name: str) -> Any:
-    module, attr = ENGINES[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return ENGINES.get(name)
 
 
 # --- module structure -----------------------------------------------------------------------------------------------
