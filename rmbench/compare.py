@@ -21,7 +21,7 @@ from rmbench import stats
 from rmbench.errors import RmbenchError
 from rmbench.metrics import declared
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
-from rmbench.protocols.base import Section
+from rmbench.metrics.options import Section
 from rmbench.results.io import RESULTS, read_results
 from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
 from rmbench.rundir import ITEMS

@@ -25,7 +25,7 @@ from rmbench.metrics.bootstrap import (
     resample,
     resampled_rows,
 )
-from rmbench.protocols.base import MetricOptions, MetricValue, Section, TiePolicy
+from rmbench.metrics.options import MetricOptions, MetricValue, Section, TiePolicy
 
 METHOD = LINEAR.method
 """Recorded with every CI made here: ``rmbench.metrics.bootstrap.LINEAR``."""

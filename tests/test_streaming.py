@@ -53,7 +53,7 @@ def _run(tmp_path: Path, name: str, engine: str) -> tuple[dict, pd.DataFrame, pd
 @pytest.mark.parametrize("engine", ["length", "random"])
 def test_chunked_run_equals_unchunked_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     whole = _run(tmp_path, "whole", engine)
-    monkeypatch.setattr("rmbench.scoring.CHUNK_REQUESTS", 7)  # 300 requests → 43 scoring chunks
+    monkeypatch.setattr("rmbench.batching.CHUNK_REQUESTS", 7)  # 300 requests → 43 scoring chunks
     monkeypatch.setattr("rmbench.rundir.SCORES_CHUNK_ROWS", 11)  # scores.parquet in 28 row groups
     chunked = _run(tmp_path, "chunked", engine)
     assert whole[0]["counts"]["unique_requests"] == 300
