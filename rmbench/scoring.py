@@ -15,21 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rmbench.batching import CHUNK_REQUESTS as CHUNK_REQUESTS  # re-exported
-from rmbench.batching import Batch as Batch
-from rmbench.batching import ScoredBatch as ScoredBatch
-from rmbench.batching import pack_batches as pack_batches
-from rmbench.batching import planned_padding as planned_padding
-from rmbench.batching import score_batches as score_batches
+# Re-exported: the scheduler's callers have always imported these from here.
+from rmbench.batching import CHUNK_REQUESTS, Batch, ScoredBatch, pack_batches, planned_padding, score_batches  # noqa: F401
 from rmbench.cache import ScoreCache
 from rmbench.engines.base import Engine
 from rmbench.requests import Score, ScoreRequest, unique_requests

@@ -2,7 +2,7 @@
 
 Options that describe the machine rather than the experiment (cache, data directory, executor, chunk size,
 progress bars, suite directories) may come from ``RMBENCH_*`` variables (``EnvSettings``). Data sources and the
-suite registry read them here; the run configuration (``rmbench.config.RunConfig``) layers explicit values over
+suite registry read them here; the run configuration (``rmbench.runner.config.RunConfig``) layers explicit values over
 them. Nothing heavy is imported here: ``rmbench --help`` reads these defaults.
 """
 

@@ -40,7 +40,7 @@ class RawRecords:
 
 
 def data_dir_from(data_dir: Path | str | None) -> Path | None:
-    """``data_dir``, else ``$RMBENCH_DATA_DIR`` (read through ``rmbench.config``, like every RMBENCH_* variable)."""
+    """``data_dir``, else ``$RMBENCH_DATA_DIR`` (read through ``rmbench.runner.config``, like every RMBENCH_* variable)."""
     from rmbench.settings import env_settings
 
     value = data_dir if data_dir is not None else env_settings().data_dir

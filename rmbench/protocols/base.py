@@ -13,13 +13,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rmbench.metrics.options import (
-    Aggregation as Aggregation,  # re-exported: protocols name them
-)
-from rmbench.metrics.options import MetricOptions as MetricOptions
-from rmbench.metrics.options import MetricValue as MetricValue
-from rmbench.metrics.options import Section as Section
-from rmbench.metrics.options import TiePolicy as TiePolicy
+# Re-exported: protocols have always named these from here.
+from rmbench.metrics.options import Aggregation, MetricOptions, MetricValue, Section, TiePolicy  # noqa: F401
 from rmbench.requests import Score, ScoreRequest
 
 

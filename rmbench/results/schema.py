@@ -81,7 +81,7 @@ class ModelRecord(_Record):
     spec: ModelSpecRecord
     fingerprint: str
     engine: dict[str, Any] = Field(description="The engine's info(): device, dtype, model class...")
-    parity: dict[str, Any] | None = Field(None, description="vLLM runs: the check against hf (rmbench.parity).")
+    parity: dict[str, Any] | None = Field(None, description="vLLM runs: the check against hf (rmbench.runner.parity).")
 
 
 class ModelEntry(_Record):

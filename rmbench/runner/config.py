@@ -27,16 +27,16 @@ from rmbench.settings import (  # noqa: F401
     BOOTSTRAP_SEED,
     CHUNK_ITEMS,
     CONFIDENCE,
-    ConfigError,
     DEFAULT_CACHE,
     DEFAULT_EXECUTOR,
     ENV_PREFIX,
-    EnvSettings,
     GATE_ALPHA,
     GATE_MAX_DROP,
     MIN_RESAMPLES,
     PAIRED_RESAMPLES,
     RUN_RESAMPLES,
+    ConfigError,
+    EnvSettings,
     env_settings,
 )
 
@@ -72,7 +72,7 @@ class RunConfig(BaseModel):
         CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by streaming protocols."
     )
     show_progress: bool = Field(True, description="Progress bars ($RMBENCH_SHOW_PROGRESS).")
-    engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.parity).")
+    engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.runner.parity).")
 
     @model_validator(mode="before")
     @classmethod
