@@ -38,7 +38,7 @@ fields:
 def one_run(n_pairs: int, workdir: Path) -> dict[str, object]:
     """Score a fresh n-pair suite (cold cache) in this process; its timings and this process's peak RSS."""
     from rmbench.modelspec import ModelSpec
-    from rmbench.run import RunConfig, run_suite
+    from rmbench.runner.run import RunConfig, run_suite
 
     suite = workdir / f"synthetic-{n_pairs}.yaml"
     suite.write_text(SUITE.format(n=n_pairs))

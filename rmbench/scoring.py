@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+# Re-exported: the scheduler's callers have always imported these from here.
+from rmbench.batching import CHUNK_REQUESTS, Batch, ScoredBatch, pack_batches, planned_padding, score_batches  # noqa: F401
 from rmbench.cache import ScoreCache
-from rmbench.engines.base import Encoded, Engine
+from rmbench.engines.base import Engine
 from rmbench.requests import Score, ScoreRequest, unique_requests
 
 if TYPE_CHECKING:
     from rmbench.executors import Executor
-
-CHUNK_REQUESTS = 4096
 
 #: Fault injection for the kill-and-resume tests: SIGKILL this process after this many batches were cached.
 FAULT_ENV = "RMBENCH_FAULT_KILL_AFTER_BATCHES"
@@ -62,114 +62,6 @@ class ScoringStats:
             "truncated": self.truncated,
             "invalid_scores": self.invalid_scores,
         }
-
-
-@dataclass
-class Batch:
-    members: list[Encoded] = field(default_factory=list)
-
-    def _rows(self) -> list[int]:
-        """Token length of each model input row: a prefix-sharing group (``Encoded.group``) is one row holding its
-        shared prefix once; any other request is a row of its own."""
-        rows: dict[object, int] = {}
-        for index, member in enumerate(self.members):
-            group = getattr(member, "group", None)
-            key = ("group", group) if group is not None else index
-            shared = getattr(member, "shared_tokens", 0) if group is not None else 0
-            rows[key] = rows.get(key, shared) + member.n_tokens - shared
-        return list(rows.values())
-
-    @property
-    def padded_tokens(self) -> int:
-        rows = self._rows()
-        return len(rows) * max(rows, default=0)
-
-    @property
-    def real_tokens(self) -> int:
-        return sum(self._rows())
-
-
-@dataclass
-class ScoredBatch:
-    """One scored batch as an executor hands it back: request keys with their scores, and its token counts.
-    Plain data, so it pickles cheaply from a Ray actor to the driver."""
-
-    keys: list[str]
-    scores: list[Score]
-    real_tokens: int
-    padded_tokens: int
-
-
-def pack_batches(encoded: Sequence[Encoded], token_budget: int) -> list[Batch]:
-    """Sort by token length (longest first, so an out-of-memory shows up at once) and pack greedily while
-    batch size × longest member ≤ budget. A request longer than the budget gets a batch of its own.
-
-    A prefix-sharing group (``Encoded.group``, set by engines that run a prompt once for all its responses) is
-    packed as one unit, by the length of its shared row."""
-    units: dict[object, list[Encoded]] = {}
-    for index, member in enumerate(encoded):
-        group = getattr(member, "group", None)
-        units.setdefault(("group", group) if group is not None else index, []).append(member)
-    sized = [(Batch(unit).real_tokens, unit) for unit in units.values()]
-    ordered = sorted(sized, key=lambda u: (-u[0], u[1][0].request.key))
-    return [
-        Batch([m for i in group for m in ordered[i][1]])
-        for group in _pack_sorted([length for length, _ in ordered], token_budget)
-    ]
-
-
-def planned_padding(lengths: Sequence[int], token_budget: int) -> tuple[int, int]:
-    """(real, padded) tokens of the batches a fresh run would form for requests of these lengths, in this order.
-
-    A resumed run only packs what was not cached, so its own batches differ; this plan does not, which keeps the
-    padding efficiency in results.json the same however the run was interrupted."""
-    real = padded = 0
-    for start in range(0, len(lengths), CHUNK_REQUESTS):
-        ordered = sorted(lengths[start : start + CHUNK_REQUESTS], reverse=True)
-        for group in _pack_sorted(ordered, token_budget):
-            real += sum(ordered[i] for i in group)
-            padded += len(group) * ordered[group[0]]
-    return real, padded
-
-
-def _pack_sorted(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
-    """Greedy packing of lengths sorted longest first: index groups whose size × first length ≤ budget."""
-    groups: list[list[int]] = []
-    for index, length in enumerate(lengths):
-        if groups and lengths[groups[-1][0]] * (len(groups[-1]) + 1) <= token_budget:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
-    return groups
-
-
-def _chunks(items: Sequence[ScoreRequest], size: int) -> Iterator[Sequence[ScoreRequest]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def score_batches(
-    engine: Engine,
-    todo: Sequence[ScoreRequest],
-    token_budget: int,
-    *,
-    hidden: bool = False,
-    share: int = 0,
-    shares: int = 1,
-) -> Iterator[ScoredBatch]:
-    """Score ``todo`` (unique, uncached requests) chunk by chunk, each chunk length-sorted and packed by
-    ``token_budget``; yields every batch as soon as it is scored. Runs wherever the engine is (here or a Ray actor).
-
-    With ``shares`` > 1 only every ``shares``-th batch from ``share`` on is scored: workers that split a chunk this
-    way run exactly the batches one local engine would, and so give bit-identical scores (a score may differ in its
-    last float bits with the batch it was padded into)."""
-    for chunk in _chunks(todo, CHUNK_REQUESTS):
-        for batch in pack_batches(engine.encode(chunk), token_budget)[share::shares]:
-            results = engine.score(batch.members, hidden=hidden)
-            if len(results) != len(batch.members):
-                raise RuntimeError(f"engine returned {len(results)} scores for {len(batch.members)} requests")
-            keys = [member.request.key for member in batch.members]
-            yield ScoredBatch(keys, list(results), batch.real_tokens, batch.padded_tokens)
 
 
 def score_requests(

@@ -30,8 +30,8 @@ from pydantic import (
 import rmbench
 from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS
 from rmbench.errors import SuiteError
-from rmbench.protocols import PROTOCOLS
-from rmbench.protocols.base import MetricOptions
+from rmbench.metrics.options import MetricOptions
+from rmbench.catalog import PROTOCOLS
 
 __all__ = ["FieldSpec", "GeneratorRef", "HubRef", "Source", "Suite", "list_suites", "load_suite", "suite_dirs"]
 
@@ -386,7 +386,7 @@ def load_suite_file(path: Path) -> Suite:
 
 def suite_dirs() -> list[Path]:
     """``<repo>/suites`` then each directory of ``RMBENCH_SUITES_PATH`` (``os.pathsep``-separated)."""
-    from rmbench.config import env_settings
+    from rmbench.settings import env_settings
 
     extra = [Path(p) for p in (env_settings().suites_path or "").split(os.pathsep) if p]
     return [SUITES_DIR, *extra]

@@ -13,11 +13,11 @@ from scipy.stats import binomtest
 
 from rmbench.atomic import write_json
 from rmbench.cli import main
-from rmbench.compare import compare_runs, load_run
+from rmbench.analysis.compare import compare_runs, load_run
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions
-from rmbench.run import RunConfig, run_suite
-from rmbench.stats import sectioned_means
+from rmbench.runner.run import RunConfig, run_suite
+from rmbench.metrics.stats import sectioned_means
 from tests.results_helpers import minimal_results
 
 
@@ -69,7 +69,7 @@ def test_paired_values_match_the_runs_own_results(runs: dict[str, Path]) -> None
 
 
 def test_difference_ci_is_the_stats_bootstrap_of_the_per_item_difference(runs: dict[str, Path]) -> None:
-    """The paired CI is rmbench.stats' cluster bootstrap applied to B − A per item (linearity of sectioned means)."""
+    """The paired CI is rmbench.metrics.stats' cluster bootstrap applied to B − A per item (linearity of sectioned means)."""
     a, b = load_run(runs["length"]), load_run(runs["random0"])
     result = compare_runs(a, b, resamples=1000, seed=7)
     joined = a.items.merge(b.items[["item_id", "accuracy"]], on="item_id", suffixes=("_a", "_b"))
@@ -151,7 +151,7 @@ def test_refuses_other_suite(runs: dict[str, Path], tmp_path: Path, capsys: pyte
 def test_paired_bootstrap_detects_a_real_difference_and_not_noise() -> None:
     """The test itself, on synthetic outcomes: flipping 15% of the items to wrong is a significant drop, while a
     fresh draw at the same accuracy raises a false alarm in about α of the cases."""
-    from rmbench.compare import LoadedRun
+    from rmbench.analysis.compare import LoadedRun
 
     rng = np.random.default_rng(0)
     n = 600

@@ -1,4 +1,4 @@
-"""rmbench.config: one RunConfig for the CLI and the Python API, RMBENCH_* variables honoured by both, the engine
+"""rmbench.runner.config: one RunConfig for the CLI and the Python API, RMBENCH_* variables honoured by both, the engine
 seed apart from the bootstrap seed, and CLI flags that fail in one line naming the flag (exit 2)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from rmbench.cli import main
-from rmbench.config import CHUNK_ITEMS, DEFAULT_CACHE, ConfigError, RunConfig, env_settings
+from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, ConfigError, RunConfig, env_settings
 from rmbench.modelspec import ModelSpec
-from rmbench.run import RunConfig as RunConfigFromRun
-from rmbench.run import run_suite
+from rmbench.runner.run import RunConfig as RunConfigFromRun
+from rmbench.runner.run import run_suite
 
 LENGTH = ModelSpec(model="", engine="length")
 
@@ -173,7 +173,7 @@ def test_report_commands_take_bootstrap_seed_and_defaults_from_config() -> None:
     """`--bootstrap-seed` means the same in every command (`--seed` stays an alias where there is no engine)."""
     from rmbench.cli.reports import compare, correlate, gate
     from rmbench.cli.scores import evaluate_scores
-    from rmbench.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, PAIRED_RESAMPLES
+    from rmbench.runner.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, PAIRED_RESAMPLES
 
     for command in (compare, correlate, gate, evaluate_scores):
         option = inspect.signature(command).parameters["seed"].default

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rmbench.correlate import MetricRef, correlate, read_downstream
+from rmbench.analysis.correlate import MetricRef, correlate, read_downstream
 from rmbench.errors import RmbenchError
 from rmbench.modelspec import ModelSpec
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.run import RunConfig, run_suite
 from tests._shared import shared_path
 
 
@@ -127,7 +127,7 @@ def test_rewardmath_accuracy_vs_mrr(tmp_path: Path) -> None:
 
 
 def test_vectorized_bootstrap_coefficients_equal_scipy_with_ties() -> None:
-    from rmbench.correlate import resampled_coefficients
+    from rmbench.analysis.correlate import resampled_coefficients
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5, (100, 9)).astype(float)  # many ties, as LLM-judge ratings and bootstrap duplicates give

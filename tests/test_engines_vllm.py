@@ -185,7 +185,7 @@ def test_check_engine_command_passes_with_vllms_default_multiprocessing(tiny_rm:
 
 
 def test_parity_diff_treats_nan_and_length_mismatch_strictly() -> None:
-    from rmbench.parity import ParityReport, RequestDiff
+    from rmbench.runner.parity import ParityReport, RequestDiff
 
     same_nan = RequestDiff("a", (5, 5), (float("nan"), 1.0), (float("nan"), 1.00002))
     assert same_nan.diff == pytest.approx(2e-5)
@@ -199,7 +199,7 @@ def test_parity_diff_treats_nan_and_length_mismatch_strictly() -> None:
 
 
 def test_parity_is_recorded_only_for_vllm_runs() -> None:
-    from rmbench.parity import run_parity
+    from rmbench.runner.parity import run_parity
 
     assert run_parity(ModelSpec(model="any-model", engine="hf")) is None
     assert run_parity(ModelSpec(model="any-model", engine="length")) is None

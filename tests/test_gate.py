@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from rmbench.atomic import write_json
-from rmbench.gate import run_gate
+from rmbench.analysis.gate import run_gate
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions
-from rmbench.run import RunConfig, run_suite
-from rmbench.stats import sectioned_metrics
+from rmbench.runner.run import RunConfig, run_suite
+from rmbench.metrics.stats import sectioned_metrics
 
 
 def make_run(root: Path, name: str, engine: str, seed: int = 0) -> Path:

@@ -17,7 +17,7 @@ from rmbench.atomic import write_json
 from rmbench.errors import RmbenchError
 from rmbench.modelspec import ModelSpec
 from rmbench.report.leaderboard import build_from_config
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.run import RunConfig, run_suite
 from tests._shared import SHARED_DATA, shared_path
 
 REPO = Path(__file__).resolve().parents[1]

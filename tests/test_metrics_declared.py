@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from rmbench.cli import main
-from rmbench.gate import run_gate
+from rmbench.analysis.gate import run_gate
 from rmbench.metrics.declared import DECLARATIONS, Direction, Kind, UndeclaredMetricError, declared, find
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols import PROTOCOLS
 from rmbench.results.io import dumps_results
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.run import RunConfig, run_suite
 from tests.results_helpers import minimal_results
 
 GOLDEN = Path(__file__).parent / "golden"

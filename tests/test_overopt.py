@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from rmbench import overopt
+from rmbench.metrics import overopt
 from rmbench.data.convert import RecordProblem
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import Response, SampleSet, user_turn

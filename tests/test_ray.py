@@ -15,7 +15,7 @@ from rmbench.executors import create_executor
 from rmbench.items import user_turn
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.run import RunConfig, run_suite
 from rmbench.scoring import score_requests
 
 ray = pytest.importorskip("ray")

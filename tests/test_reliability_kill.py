@@ -151,7 +151,7 @@ def test_sigkill_while_writing_the_run_directory_leaves_the_earlier_run_whole(tm
 
 
 def test_a_run_failing_while_writing_leaves_no_file_changed_and_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
-    import rmbench.rundir
+    import rmbench.results.rundir
     from rmbench.cli import main
 
     args = ["run", "--no-progress", "--suite", "math-robustness", "--engine", "length", "--cache", str(tmp_path / "c")]
@@ -162,7 +162,7 @@ def test_a_run_failing_while_writing_leaves_no_file_changed_and_no_temporary_fil
     def broken_report(document: dict) -> str:  # fails after scores.parquet and items.parquet were written
         raise OSError("disk full")
 
-    monkeypatch.setattr(rmbench.rundir, "markdown_report", broken_report)
+    monkeypatch.setattr(rmbench.results.rundir, "markdown_report", broken_report)
     with pytest.raises(OSError, match="disk full"):
         main([*args, "--limit", "4", "--out", str(out)])
     assert snapshot(out) == earlier

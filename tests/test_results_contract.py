@@ -15,7 +15,7 @@ from rmbench.errors import RmbenchError
 from rmbench.modelspec import ModelSpec
 from rmbench.results.io import ResultsFileError, dumps_results, read_results
 from rmbench.results.schema import RunResults, results_json_schema
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.run import RunConfig, run_suite
 from tests._shared import shared_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_compare_and_gate_exit_2_on_a_broken_results_file(
 
 def test_a_document_breaking_the_contract_is_never_written(run_dir: Path, tmp_path: Path) -> None:
     from rmbench.protocols.base import ProtocolResult
-    from rmbench.rundir import write_imported_run
+    from rmbench.results.rundir import write_imported_run
 
     document = json.loads((run_dir / "results.json").read_text())
     for key in ("schema_version", "rmbench_version", "environment"):

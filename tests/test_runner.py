@@ -21,8 +21,8 @@ from rmbench.protocols.base import (
     capabilities,
 )
 from rmbench.protocols.pairwise import PairwiseProtocol
-from rmbench.results.rescore import rescore
-from rmbench.run import RunConfig, run_suite
+from rmbench.runner.rescore import rescore
+from rmbench.runner.run import RunConfig, run_suite
 from tests._shared import shared_path
 
 # --- typed capabilities --------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def test_rescore_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_parity_record_is_checked_once_and_read_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, created: list[str]
 ) -> None:
-    import rmbench.parity as parity
+    import rmbench.runner.parity as parity
 
     checks: list[str] = []
 

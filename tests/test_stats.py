@@ -1,4 +1,4 @@
-"""rmbench.stats: the §0–§2 worked examples, tie-policy properties, and the seeded cluster bootstrap."""
+"""rmbench.metrics.stats: the §0–§2 worked examples, tie-policy properties, and the seeded cluster bootstrap."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import rmbench.metrics.bootstrap as bootstrap_module
 from rmbench.errors import SuiteError
 from rmbench.protocols.base import Section
-from rmbench.stats import (
+from rmbench.metrics.stats import (
     bootstrap,
     one_vs_many_accuracy,
     padded,

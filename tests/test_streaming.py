@@ -17,8 +17,8 @@ from rmbench.generators.synthetic_pairs import Params, iter_records
 from rmbench.items import user_turn
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import Score, ScoreRequest
-from rmbench.run import RunConfig, run_suite
-from rmbench.rundir import scores_frame, write_scores_parquet
+from rmbench.runner.run import RunConfig, run_suite
+from rmbench.results.rundir import scores_frame, write_scores_parquet
 from rmbench.scoring import score_batches
 
 SUITE = """\
@@ -53,8 +53,8 @@ def _run(tmp_path: Path, name: str, engine: str) -> tuple[dict, pd.DataFrame, pd
 @pytest.mark.parametrize("engine", ["length", "random"])
 def test_chunked_run_equals_unchunked_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     whole = _run(tmp_path, "whole", engine)
-    monkeypatch.setattr("rmbench.scoring.CHUNK_REQUESTS", 7)  # 300 requests → 43 scoring chunks
-    monkeypatch.setattr("rmbench.rundir.SCORES_CHUNK_ROWS", 11)  # scores.parquet in 28 row groups
+    monkeypatch.setattr("rmbench.batching.CHUNK_REQUESTS", 7)  # 300 requests → 43 scoring chunks
+    monkeypatch.setattr("rmbench.results.rundir.SCORES_CHUNK_ROWS", 11)  # scores.parquet in 28 row groups
     chunked = _run(tmp_path, "chunked", engine)
     assert whole[0]["counts"]["unique_requests"] == 300
     batches = [json.loads((tmp_path / name / "run.json").read_text())["batches"] for name in ("whole", "chunked")]

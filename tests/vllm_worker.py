@@ -126,8 +126,8 @@ def process(path: str) -> dict[str, Any]:
 
 
 def process_parity(path: str) -> dict[str, Any]:
-    """rmbench.parity on the built-in canary, for a process RM (hf and vLLM both in this process)."""
-    from rmbench.parity import check_engines
+    """rmbench.runner.parity on the built-in canary, for a process RM (hf and vLLM both in this process)."""
+    from rmbench.runner.parity import check_engines
 
     return check_engines(ModelSpec(model=path, max_length=MAX_LENGTH, step_tag=STEP_TAG)).as_dict()
 

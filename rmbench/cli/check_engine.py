@@ -1,4 +1,4 @@
-"""`rmbench check-engine`: does an engine (vLLM) give the same scores as hf for this model? (rmbench.parity)
+"""`rmbench check-engine`: does an engine (vLLM) give the same scores as hf for this model? (rmbench.runner.parity)
 
 Exit codes: 0 within tolerance, 1 not, 2 unusable input (RmbenchError, mapped by rmbench.cli.main).
 """
@@ -40,7 +40,7 @@ def check_engine(
     from rmbench.atomic import dumps_json
     from rmbench.cli.flags import validated
     from rmbench.modelspec import ModelSpec
-    from rmbench.parity import check_engines
+    from rmbench.runner.parity import check_engines
 
     flags: dict[str, Any] = {
         "model": model,

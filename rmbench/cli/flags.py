@@ -12,7 +12,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from rmbench.config import ConfigError
+from rmbench.runner.config import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -1,6 +1,6 @@
 """`rmbench compare`, `rmbench correlate`, `rmbench gate` and `rmbench leaderboard build`.
 
-Thin wrappers: the numbers come from rmbench.compare / correlate / gate and rmbench.report.leaderboard. Exit codes:
+Thin wrappers: the numbers come from rmbench.analysis.compare / correlate / gate and rmbench.report.leaderboard. Exit codes:
 0 fine (gate passed), 1 the gate failed, 2 unusable input (RmbenchError, mapped by rmbench.cli.main).
 """
 
@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rmbench.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, MIN_RESAMPLES, PAIRED_RESAMPLES
+from rmbench.runner.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, MIN_RESAMPLES, PAIRED_RESAMPLES
 
 leaderboard_app = typer.Typer(help="Build leaderboards from run directories.", no_args_is_help=True)
 
@@ -50,7 +50,7 @@ def compare(
 ) -> None:
     """Paired difference B − A per metric and scope on the shared items, with bootstrap CI, p-value and McNemar."""
     from rmbench.atomic import dumps_json
-    from rmbench.compare import compare_runs, load_run
+    from rmbench.analysis.compare import compare_runs, load_run
 
     result = compare_runs(load_run(run_a), load_run(run_b), metrics=metric or None, resamples=resamples, seed=seed)
     if json_out:
@@ -105,10 +105,10 @@ def correlate(
 ) -> None:
     """Spearman, Kendall and Pearson across models, each with a bootstrap CI over models; n < 5 is flagged."""
     from rmbench.atomic import dumps_json, write_json, write_text
-    from rmbench.correlate import (
+    from rmbench.analysis.correlate import (
         MetricRef, correlation_markdown, load_runs, metric_direction, metric_values, read_downstream,
     )
-    from rmbench.correlate import correlate as correlate_values
+    from rmbench.analysis.correlate import correlate as correlate_values
     from rmbench.errors import RmbenchError
 
     if (y is None) == (downstream is None):
@@ -180,7 +180,7 @@ def gate(
     """Fail (exit 1) when a gated metric drops by more than --max-drop and the drop is significant at --alpha."""
     from rmbench.atomic import write_text
     from rmbench.errors import RmbenchError
-    from rmbench.gate import error_junit_xml, error_markdown, junit_xml, run_gate, summary_markdown
+    from rmbench.analysis.gate import error_junit_xml, error_markdown, junit_xml, run_gate, summary_markdown
 
     try:
         result = run_gate(

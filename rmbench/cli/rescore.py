@@ -28,8 +28,8 @@ def rescore(
 
     from rmbench.atomic import dumps_json
     from rmbench.errors import RmbenchError
-    from rmbench.report.tables import console_table
-    from rmbench.results.rescore import rescore as rescore_run
+    from rmbench.results.markdown import console_table
+    from rmbench.runner.rescore import rescore as rescore_run
 
     overrides: dict[str, Any] = {
         k: v

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from rmbench.cli.flags import choices, validated
-from rmbench.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
+from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
 from rmbench.engines import ENGINES
 from rmbench.executors import EXECUTORS
 from rmbench.modelspec import ModelSpec
@@ -86,8 +86,8 @@ def run(
     """Score a model on a suite and write a run directory (results.json, scores.parquet, report.md)."""
     from rmbench.atomic import dumps_json
     from rmbench.protocols.base import MetricOptions
-    from rmbench.report.tables import console_table
-    from rmbench.run import run_suite
+    from rmbench.results.markdown import console_table
+    from rmbench.runner.run import run_suite
 
     spec_flags: dict[str, Any] = {
         "engine": engine,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.console import Console
 
-from rmbench.config import BOOTSTRAP_SEED
+from rmbench.runner.config import BOOTSTRAP_SEED
 
 if TYPE_CHECKING:
     from rmbench.protocols.base import MetricOptions
@@ -40,7 +40,7 @@ def evaluate_scores(
     from rmbench.errors import RmbenchError
     from rmbench.external.rewardmath import evaluate_score_file
     from rmbench.protocols.base import MetricOptions
-    from rmbench.report.tables import console_table
+    from rmbench.results.markdown import console_table
 
     if format != "rewardmath":
         raise RmbenchError(f"unknown score-file format '{format}'. Known: rewardmath")
@@ -52,7 +52,7 @@ def evaluate_scores(
 
     document = _results_document(path, label, options, evaluation)
     if out is not None:
-        from rmbench.rundir import write_imported_run
+        from rmbench.results.rundir import write_imported_run
 
         write_imported_run(out, document, evaluation.result)
     if json_out:

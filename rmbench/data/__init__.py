@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import BUILDERS, BuildContext, Builder, FieldPath, resolve_fields
 from rmbench.data.convert import RecordProblem, optional
 from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
@@ -116,13 +117,11 @@ def iter_item_chunks(
     given), so its records and items are never all in memory; a file is read whole, then handed out in chunks.
     Item ids are checked unique across all chunks. Each source's provenance entry is appended to ``provenance``
     once the source is exhausted, identical to what ``load_items`` records."""
-    from rmbench.protocols import get_protocol
-
     if limit is not None and limit < 1:
         raise ValueError("limit must be a positive number of items")
     if chunk_items is not None and chunk_items < 1:
         raise ValueError("chunk_items must be a positive number of items")
-    builder = builder_for(get_protocol(suite.protocol).item_type, suite.origin)
+    builder = builder_for(PROTOCOLS.get(suite.protocol).item_type, suite.origin)
     fields, problems = resolve_fields(builder, suite.fields)
     if problems:
         raise SuiteError("\n".join(f"{suite.origin}: fields.{p}" for p in problems))

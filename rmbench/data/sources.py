@@ -40,8 +40,8 @@ class RawRecords:
 
 
 def data_dir_from(data_dir: Path | str | None) -> Path | None:
-    """``data_dir``, else ``$RMBENCH_DATA_DIR`` (read through ``rmbench.config``, like every RMBENCH_* variable)."""
-    from rmbench.config import env_settings
+    """``data_dir``, else ``$RMBENCH_DATA_DIR`` (read through ``rmbench.runner.config``, like every RMBENCH_* variable)."""
+    from rmbench.settings import env_settings
 
     value = data_dir if data_dir is not None else env_settings().data_dir
     return Path(value).expanduser() if value else None

@@ -3,7 +3,7 @@
 Parity with the hf engine is by construction wherever it can be: prompts are rendered, tokenized and truncated by
 the encoder the hf engine uses (``rmbench.engines.encoding``) and reach vLLM as token ids (``TokensPrompt``), vLLM returns the raw head logits (activation
 switched off per request) and rmbench applies ``spec.activation`` itself. What is left is numerics (kernels, dtype),
-which ``rmbench.parity`` measures (``rmbench check-engine``).
+which ``rmbench.runner.parity`` measures (``rmbench check-engine``).
 
 vLLM schedules and batches by itself, so ``score`` hands the scheduler's whole batch to one call. Prefix caching is
 switched on, and each batch goes in two calls (every prompt's first response, then the rest), so that a prompt's KV

@@ -17,7 +17,7 @@ from rmbench.registry import Registry
 if TYPE_CHECKING:
     from rmbench.requests import ScoreRequest
     from rmbench.engines.base import Engine
-    from rmbench.scoring import ScoredBatch
+    from rmbench.batching import ScoredBatch
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorClass", "as_executor", "create_executor"]
 

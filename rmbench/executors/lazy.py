@@ -18,7 +18,7 @@ from rmbench.requests import ScoreRequest
 
 if TYPE_CHECKING:
     from rmbench.executors import Executor
-    from rmbench.scoring import ScoredBatch
+    from rmbench.batching import ScoredBatch
 
 INFO = "info"
 BATCH_TOKENS = "default_batch_tokens"

@@ -9,11 +9,11 @@ from rmbench.engines.base import Engine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from rmbench.scoring import ScoredBatch, score_batches
+from rmbench.batching import ScoredBatch, score_batches
 
 
 class LocalExecutor:
-    """Runs ``rmbench.scoring.score_batches`` on one engine here."""
+    """Runs ``rmbench.batching.score_batches`` on one engine here."""
 
     def __init__(self, engine: Engine):
         self.engine = engine

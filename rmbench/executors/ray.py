@@ -1,7 +1,7 @@
 """Scale-out on Ray: ``--executor ray`` spreads the unscored requests over actors, one engine per GPU or CPU worker.
 
 The driver keeps the queue, the cache and the counts; each actor holds one engine. Requests go out in the scheduler's
-own chunks (``rmbench.scoring.CHUNK_REQUESTS``); every actor gets the whole chunk, packs it exactly as a local run
+own chunks (``rmbench.batching.CHUNK_REQUESTS``); every actor gets the whole chunk, packs it exactly as a local run
 would, and scores its share of the batches (every n-th). Re-tokenizing a chunk on each actor costs little next to
 the forward passes, and it buys what matters: the batches, and so the scores to the last bit, are those of a local
 run, so results.json is byte-identical whichever executor ran. Actors do not write the SQLite cache: on a multi-node
@@ -23,7 +23,7 @@ from typing import Any
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from rmbench.scoring import ScoredBatch
+from rmbench.batching import ScoredBatch
 
 #: Chunks whose shares are queued on the actors at once, so each has its next share before it finishes one.
 IN_FLIGHT = 2
@@ -56,7 +56,7 @@ class ScoringActor:
         self, chunk: list[ScoreRequest], token_budget: int, hidden: bool, share: int, shares: int
     ) -> list[ScoredBatch]:
         """Score this actor's share of one chunk's batches."""
-        from rmbench.scoring import score_batches
+        from rmbench.batching import score_batches
 
         return list(score_batches(self.engine, chunk, token_budget, hidden=hidden, share=share, shares=shares))
 
@@ -125,7 +125,7 @@ class RayExecutor:
     def scored_batches(
         self, todo: Sequence[ScoreRequest], token_budget: int, *, hidden: bool = False
     ) -> Iterator[ScoredBatch]:
-        from rmbench.scoring import CHUNK_REQUESTS
+        from rmbench.batching import CHUNK_REQUESTS
 
         ray = _ray()
         chunks = (todo[start : start + CHUNK_REQUESTS] for start in range(0, len(todo), CHUNK_REQUESTS))

@@ -35,7 +35,7 @@ import pandas as pd
 from rmbench.errors import DataError, ScoreError
 from rmbench.protocols.aggregate import aggregate_steps
 from rmbench.protocols.base import MetricOptions, ProtocolResult, TiePolicy
-from rmbench.stats import (
+from rmbench.metrics.stats import (
     one_vs_many_accuracy,
     padded,
     reciprocal_rank,

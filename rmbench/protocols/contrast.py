@@ -32,7 +32,7 @@ from rmbench.items import ContrastItem, Conversation
 from rmbench.protocols.aggregate import per_item_frame, scalar
 from rmbench.protocols.base import Aggregation, MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import sectioned_metrics
+from rmbench.metrics.stats import sectioned_metrics
 
 METRICS = (
     "response_consistency",

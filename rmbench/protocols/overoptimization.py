@@ -9,7 +9,7 @@ Several ``--model``s are several proxies: each gets its own curve, and so do the
 uncertainty-weighted (mean − λ·variance) ensembles. Scopes: ``overall`` is the first ``--model`` (the RM under
 test, whose run directory this is), ``proxy:<label>`` each further one, ``ensemble:<kind>`` the ensembles.
 
-The math lives in ``rmbench.overopt``; this module only gathers scores per pool and names the numbers. It does not
+The math lives in ``rmbench.metrics.overopt``; this module only gathers scores per pool and names the numbers. It does not
 plot: the curves go to ``ProtocolResult.extra["curves"]`` for ``rmbench.report.curves``.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rmbench import overopt
+from rmbench.metrics import overopt
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import SampleSet
 from rmbench.metrics.bootstrap import INVERTED_CDF, LINEAR, bound

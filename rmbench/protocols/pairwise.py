@@ -21,7 +21,7 @@ from rmbench.protocols.aggregate import (
 )
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import pairwise_outcome, sectioned_metrics
+from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 
 
 class PairwiseProtocol(ItemLocalProtocol):

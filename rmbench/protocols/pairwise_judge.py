@@ -33,7 +33,7 @@ from rmbench.judges.pairs import FIRST_WINS, SECOND_WINS, TIE, PairRequest
 from rmbench.protocols.aggregate import per_item_frame, require_counts
 from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import pairwise_outcome, sectioned_metrics
+from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 
 METRICS = ["accuracy", "position_consistency", "single_order_accuracy", "first_position_rate"]
 

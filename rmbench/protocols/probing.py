@@ -50,7 +50,7 @@ from rmbench.items import ProbeItem
 from rmbench.metrics.bootstrap import LINEAR, cluster_codes, cluster_counts, cluster_sums, resample
 from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import pairwise_outcome
+from rmbench.metrics.stats import pairwise_outcome
 
 CI_METHOD = f"{LINEAR.method}, probes fixed"
 """Recorded with every CI here: test items are resampled, the fitted probes are not refitted."""

@@ -22,7 +22,7 @@ from rmbench.protocols.aggregate import (
 )
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
+from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 
 
 class BestOfNProtocol(ItemLocalProtocol):

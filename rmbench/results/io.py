@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rmbench import RESULTS_SCHEMA_VERSION, __version__
+from rmbench import RESULTS_SCHEMA_VERSION
+from rmbench import __version__
 from rmbench.atomic import dumps_json, json_document
 from rmbench.errors import RmbenchError
 from rmbench.results.schema import RunResults
@@ -113,7 +114,7 @@ def dumps_results(results: RunResults) -> str:
 
 
 def write_results(path: Path, results: RunResults) -> None:
-    """Write results.json atomically (a run directory's files are staged together by ``rmbench.rundir``)."""
+    """Write results.json atomically (a run directory's files are staged together by ``rmbench.results.rundir``)."""
     from rmbench.atomic import write_text
 
     write_text(path, dumps_results(results))

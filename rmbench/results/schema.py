@@ -13,10 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from rmbench import RESULTS_SCHEMA_VERSION
-from rmbench.protocols.base import MetricOptions
+from rmbench.metrics.options import MetricOptions
 
 #: A finite float; results.json writes an undefined value as null, never NaN.
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -74,7 +81,7 @@ class ModelRecord(_Record):
     spec: ModelSpecRecord
     fingerprint: str
     engine: dict[str, Any] = Field(description="The engine's info(): device, dtype, model class...")
-    parity: dict[str, Any] | None = Field(None, description="vLLM runs: the check against hf (rmbench.parity).")
+    parity: dict[str, Any] | None = Field(None, description="vLLM runs: the check against hf (rmbench.runner.parity).")
 
 
 class ModelEntry(_Record):

@@ -1,2 +1,2 @@
 """The run, in pieces: model labels (``labels``), the one chunked score-and-evaluate loop (``loop``) and the
-results document (``document``); ``rmbench.run.run_suite`` puts them together."""
+results document (``document``); ``rmbench.runner.run.run_suite`` puts them together."""

@@ -41,7 +41,7 @@ def results_document(
     token_budget: int,
     limit: int | None,
 ) -> dict[str, Any]:
-    """results.json (less the schema and environment stamps ``rmbench.rundir`` adds)."""
+    """results.json (less the schema and environment stamps ``rmbench.results.rundir`` adds)."""
     result = evaluated.result
     return {
         "suite": {

@@ -29,7 +29,7 @@ from rmbench.protocols.base import (
     ScoringProtocol,
 )
 from rmbench.requests import Score, unique_requests
-from rmbench.rundir import ScoresParquetWriter
+from rmbench.results.rundir import ScoresParquetWriter
 from rmbench.scoring import ScoringStats, score_requests
 from rmbench.suite import Suite
 

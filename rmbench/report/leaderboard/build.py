@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from rmbench.atomic import write_text
-from rmbench.compare import LoadedRun, load_run
-from rmbench.correlate import expand_runs, run_label
+from rmbench.analysis.compare import LoadedRun, load_run
+from rmbench.analysis.correlate import expand_runs, run_label
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction, MetricDeclaration, declared
 from rmbench.report.leaderboard.config import Column, LeaderboardConfig
-from rmbench.rundir import REPORT
+from rmbench.results.rundir import REPORT
 
 
 @dataclass(frozen=True)

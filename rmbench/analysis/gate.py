@@ -2,7 +2,7 @@
 
 A gated metric fails only when it gets worse by more than the tolerance *and* significantly so at α (one-sided:
 evidence that it moved the worse way). With both runs' items.parquet the test is the paired cluster bootstrap of
-``rmbench.compare``; when either side is a bare results.json the gate falls back to an unpaired normal
+``rmbench.analysis.compare``; when either side is a bare results.json the gate falls back to an unpaired normal
 approximation built from the two reported CIs, and says so. Unusable input (different suite or version, different
 items, a metric missing) raises RmbenchError: a gate must never pass because it compared the wrong things.
 
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from scipy.stats import norm
 
-from rmbench.compare import (
+from rmbench.analysis.compare import (
     DEFAULT_RESAMPLES,
     LoadedRun,
     comparability_warnings,

@@ -4,7 +4,7 @@ Every mean-type metric is recomputed from the per-item columns of ``items.parque
 the overall scope (sectioned mean when the suite has sections), each section and each subset. The CI is a paired
 bootstrap that resamples clusters (prompts) once for both runs, so the correlation between the runs is kept; for
 0/1 outcomes McNemar's exact test on the discordant items is reported beside it. This module computes; it does
-not print (see ``rmbench.cli.reports``) and it does not decide (see ``rmbench.gate``).
+not print (see ``rmbench.cli.reports``) and it does not decide (see ``rmbench.analysis.gate``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from rmbench import stats
+from rmbench.metrics import stats
 from rmbench.errors import RmbenchError
 from rmbench.metrics import declared
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
-from rmbench.protocols.base import Section
+from rmbench.metrics.options import Section
 from rmbench.results.io import RESULTS, read_results
 from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
-from rmbench.rundir import ITEMS
+from rmbench.results.rundir import ITEMS
 
 KEY_COLUMNS = ("item_id", "subset", "cluster")
 DEFAULT_RESAMPLES = 2000

@@ -19,7 +19,7 @@ import pandas as pd
 
 from rmbench.atomic import atomic_paths, json_document
 from rmbench.protocols.base import ProtocolResult
-from rmbench.report.tables import markdown_report
+from rmbench.results.markdown import markdown_report
 from rmbench.requests import Score, ScoreRequest, unique_requests
 from rmbench.results.io import RESULTS as RESULTS  # re-exported: results.json is read through rmbench.results.io
 from rmbench.results.io import as_results, dumps_results

@@ -25,7 +25,7 @@ from rmbench.metrics.bootstrap import (
     resample,
     resampled_rows,
 )
-from rmbench.protocols.base import MetricOptions, MetricValue, Section, TiePolicy
+from rmbench.metrics.options import MetricOptions, MetricValue, Section, TiePolicy
 
 METHOD = LINEAR.method
 """Recorded with every CI made here: ``rmbench.metrics.bootstrap.LINEAR``."""
@@ -267,7 +267,7 @@ def sectioned_mean_draws(
     The items are reduced to per-(cluster, subset) sums once; a resample is then a row of cluster draw counts, and
     all resamples' subset sums are one matrix product — 100k items × 1000 resamples stay fast. A sectioned mean is
     linear in the per-item values for a fixed resample, so the draws of a column B − A are the paired draws of the
-    difference of two runs' means (``rmbench.compare``).
+    difference of two runs' means (``rmbench.analysis.compare``).
     """
     subsets = sorted(frame["subset"].astype(str).unique())
     subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)

@@ -83,13 +83,13 @@ def rescore(
     show_progress: bool = False,
 ) -> Any:
     """Recompute ``run_dir``'s metrics under its metric options updated by ``overrides`` and write a run directory
-    to ``out`` (default: ``<run_dir>-rescored`` beside it). Returns the ``rmbench.run.RunOutcome``."""
+    to ``out`` (default: ``<run_dir>-rescored`` beside it). Returns the ``rmbench.runner.run.RunOutcome``."""
     from rmbench.atomic import temporary_beside
     from rmbench.protocols import get_protocol
     from rmbench.protocols.base import capabilities
-    from rmbench.config import CHUNK_ITEMS
-    from rmbench.run import RunOutcome
-    from rmbench.rundir import SCORES, read_results, write_run_directory
+    from rmbench.runner.config import CHUNK_ITEMS
+    from rmbench.runner.run import RunOutcome
+    from rmbench.results.rundir import SCORES, read_results, write_run_directory
     from rmbench.runner.document import execution_record, results_document
     from rmbench.runner.loop import score_and_evaluate
     from rmbench.suite import load_suite

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rmbench.cache import ScoreCache
-from rmbench.config import RunConfig
+from rmbench.runner.config import RunConfig
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
@@ -25,7 +25,7 @@ from rmbench.runner.labels import labelled, model_slug, role
 __all__ = ["RunConfig", "RunOutcome", "model_slug", "run_suite"]
 
 STREAMED_SCORES = "streamed-scores.parquet"
-#: The score cache's engine fact holding a vLLM run's parity record (``rmbench.parity``), keyed by fingerprint.
+#: The score cache's engine fact holding a vLLM run's parity record (``rmbench.runner.parity``), keyed by fingerprint.
 PARITY = "parity"
 
 
@@ -43,7 +43,7 @@ def run_suite(config: RunConfig) -> RunOutcome:
     from rmbench.executors.lazy import LazyExecutor
     from rmbench.protocols import get_protocol
     from rmbench.protocols.base import capabilities
-    from rmbench.rundir import write_run_directory
+    from rmbench.results.rundir import write_run_directory
     from rmbench.runner.document import execution_record, results_document
     from rmbench.runner.loop import score_and_evaluate
     from rmbench.suite import load_suite
@@ -134,7 +134,7 @@ def _engine_parity(spec: ModelSpec, cache: ScoreCache) -> dict[str, Any] | None:
     """The parity record of ``spec`` (None for engines that are not checked): as first recorded for its fingerprint,
     else checked now and recorded."""
     from rmbench.engines.lazy import fingerprint_of
-    from rmbench.parity import CHECKED_ENGINES, run_parity
+    from rmbench.runner.parity import CHECKED_ENGINES, run_parity
 
     if spec.engine not in CHECKED_ENGINES:
         return None

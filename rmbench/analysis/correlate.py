@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from rmbench.compare import LoadedRun, load_run
+from rmbench.analysis.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, resample_indices

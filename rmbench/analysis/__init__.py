@@ -1,0 +1,1 @@
+"""What a team decides with results: paired comparisons, the regression gate, correlations across models."""

@@ -1,0 +1,66 @@
+"""How scores become metrics, and the numbers that come out: the options a suite and a run set, and one value.
+
+These are the metrics layer's vocabulary, below suites, protocols and results (all of which name them); they import
+nothing from rmbench, so any layer may use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TiePolicy = Literal["expected", "strict"]
+Aggregation = Literal["min", "prod", "last", "mean", "max"]
+
+
+class Section(BaseModel):
+    """A group of subsets scored together (RewardBench v1 sections, RM-Bench domains)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subsets: list[str] = Field(description="Subset names in this section.")
+    weights: dict[str, float] | None = Field(
+        None, description="Explicit per-subset weights; default = weight by example count."
+    )
+
+
+class MetricOptions(BaseModel):
+    """Options that change how scores become metrics; recorded in results.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tie_policy: TiePolicy = "expected"
+    aggregate: Aggregation = Field("min", description="PRM step aggregation (METRICS.md §3).")
+    sections: dict[str, Section] | None = Field(
+        None, description="Overall = unweighted mean of sections; without sections, the mean over all items."
+    )
+    bootstrap_resamples: int = Field(1000, ge=1000, description="METRICS.md §9: at least 1,000.")
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0
+    params: dict[str, Any] = Field(default_factory=dict, description="Protocol-specific options.")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One reported number with its CI and provenance."""
+
+    name: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    method: str = "bootstrap-percentile"
+    scope: str = "overall"  # "overall", "section:<name>" or "subset:<name>"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "method": self.method,
+        }
