@@ -131,3 +131,17 @@ def test_leaderboard_ranks_a_lower_is_better_column_smallest_first(tmp_path: Pat
     page = (tmp_path / "fit.html").read_text()
     assert 'data-default="asc" title="x/beta"' in page
     assert '<td class="num best" data-v="0.050000">' in page
+
+
+@pytest.mark.parametrize(
+    ("suite", "protocol"),
+    [("math-robustness", "best_of_n"), ("bon-generated", "overoptimization"), ("contrast-generated", "contrast")],
+)
+def test_each_ci_records_the_percentile_rule_its_declaration_names(tmp_path: Path, suite: str, protocol: str) -> None:
+    outcome = run_suite(RunConfig(suite=suite, model=ModelSpec.build({"model": "", "engine": "length"}),
+                                  out=tmp_path / "run", cache=tmp_path / "c.sqlite", show_progress=False))
+    recorded = json.loads((outcome.out / "results.json").read_text())["metrics"]
+    with_ci = [m for m in recorded if m["ci_low"] is not None]
+    assert with_ci
+    for metric in with_ci:
+        assert metric["method"] == declared(metric["name"], protocol).recorded_method, metric["name"]

@@ -171,9 +171,8 @@ LINEAR = PercentileRule(
 """The rule of every mean-type metric, paired comparison and correlation."""
 
 INVERTED_CDF = PercentileRule(
-    # Still recorded under the shared name: leaderboards/baselines-bon.{md,html} publish it. Giving this rule its own
-    # name (e.g. "bootstrap-percentile-inverted-cdf") moves no number, only that text; the lead decides (issue 14).
-    method="bootstrap-percentile",
+    # Its own recorded name: the same seed and draws as LINEAR, but a CI made by this rule says so.
+    method="bootstrap-percentile-inverted-cdf",
     quantile="inverted_cdf",
     description="percentile interval, the order statistic itself without interpolation (Hyndman & Fan type 1), so "
     "statistics that can be +inf in a resample (a best-of-n peak not reached) give an open bound, not NaN",

@@ -70,7 +70,11 @@ class MetricDeclaration:
     @property
     def recorded_method(self) -> str:
         """The ``method`` results.json records for this metric's CI."""
-        return "bootstrap-percentile, probes fixed" if self.ci is CI.FIXED_PROBE_BOOTSTRAP else "bootstrap-percentile"
+        from rmbench.metrics.bootstrap import INVERTED_CDF, LINEAR
+
+        if self.ci is CI.FIXED_PROBE_BOOTSTRAP:
+            return f"{LINEAR.method}, probes fixed"
+        return INVERTED_CDF.method if self.ci in (CI.PROMPT_BOOTSTRAP, CI.REFIT_BOOTSTRAP) else LINEAR.method
 
     def badness(self, value: float) -> float:
         """A number that grows as the metric gets worse, for ranking and regression checks (not for NONE)."""
