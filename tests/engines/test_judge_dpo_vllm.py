@@ -1,6 +1,6 @@
 """The vLLM paths of the judge and DPO engines against transformers and a direct computation, on tiny models.
 
-vLLM runs in a worker process (tests/judge_dpo_vllm_worker.py) once per module, loading each model once; the hf
+vLLM runs in a worker process (tests/engines/judge_dpo_vllm_worker.py) once per module, loading each model once; the hf
 and direct computations run here on the very same requests. Skipped only where vLLM is not installed at all.
 """
 
@@ -24,9 +24,9 @@ from rmbench.judges import load_template
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.pairwise import PairwiseProtocol
 from rmbench.protocols.pairwise_judge import PairwiseJudgeProtocol
-from tests.test_engines_dpo import REQUESTS as DPO_REQUESTS
-from tests.test_engines_dpo import direct_logprob
-from tests.test_judges import _items, build_scripted_judge_lm, check_always_first_run, write_judge_suite
+from tests.engines.test_engines_dpo import REQUESTS as DPO_REQUESTS
+from tests.engines.test_engines_dpo import direct_logprob
+from tests.engines.test_judges import _items, build_scripted_judge_lm, check_always_first_run, write_judge_suite
 
 pytestmark = [
     pytest.mark.vllm,

@@ -1,5 +1,5 @@
-"""Runs the vLLM engines in a process of their own for tests/test_engines_vllm.py and writes what they returned as
-JSON: ``python tests/vllm_worker.py OUT.json --rm PATH --rm2 PATH --prm PATH``; the end-to-end runs' directories
+"""Runs the vLLM engines in a process of their own for tests/engines/test_engines_vllm.py and writes what they returned as
+JSON: ``python tests/engines/vllm_worker.py OUT.json --rm PATH --rm2 PATH --prm PATH``; the end-to-end runs' directories
 are written next to OUT.json.
 
 vLLM changes process-wide state when it starts (OpenMP thread binding, NUMA memory policy, environment variables) and

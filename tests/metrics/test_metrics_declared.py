@@ -18,7 +18,7 @@ from rmbench.results.io import dumps_results
 from rmbench.run import RunConfig, run_suite
 from tests.results_helpers import minimal_results
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.stem)

@@ -1,5 +1,5 @@
-"""Runs the vLLM judge and DPO engines in a process of their own for tests/test_judge_dpo_vllm.py and writes what
-they returned as JSON: ``python tests/judge_dpo_vllm_worker.py JOB.json OUT.json``.
+"""Runs the vLLM judge and DPO engines in a process of their own for tests/engines/test_judge_dpo_vllm.py and writes what
+they returned as JSON: ``python tests/engines/judge_dpo_vllm_worker.py JOB.json OUT.json``.
 
 vLLM changes process-wide state when it starts and spawns its engine core (which needs a ``__main__`` guard), so it
 stays out of pytest. The test runs this with ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (the engine core in this process:

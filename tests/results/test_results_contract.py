@@ -18,7 +18,7 @@ from rmbench.results.schema import RunResults, results_json_schema
 from rmbench.run import RunConfig, run_suite
 from tests._shared import shared_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

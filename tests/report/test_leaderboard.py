@@ -20,7 +20,7 @@ from rmbench.report.leaderboard import build_from_config
 from rmbench.run import RunConfig, run_suite
 from tests._shared import SHARED_DATA, shared_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LEADERBOARDS = REPO / "leaderboards"
 
 

@@ -22,7 +22,7 @@ from rmbench.items import PreferenceItem, Response
 from rmbench.suite import load_suite
 from rmbench.transforms import hh_rlhf, rewardbench2, rewardbench2_ties, rewardmath_direct, rmb_bon, rmb_pairwise
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_records(path: Path, records: list[Any]) -> Path:
