@@ -14,12 +14,7 @@ from rmbench.errors import RmbenchError
 from rmbench.modelspec import ModelSpec
 from rmbench.run import RunConfig, run_suite
 from tests._shared import shared_path
-
-
-def cli(args: list[str]) -> int:
-    from rmbench.cli import main
-
-    return main(args)
+from tests.helpers import cli
 
 
 def test_coefficients_match_scipy_and_cis_cover_them() -> None:

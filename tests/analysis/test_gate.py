@@ -17,6 +17,7 @@ from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions
 from rmbench.run import RunConfig, run_suite
 from rmbench.stats import sectioned_metrics
+from tests.helpers import cli
 
 
 def make_run(root: Path, name: str, engine: str, seed: int = 0) -> Path:
@@ -58,15 +59,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def gate(args: list[str]) -> int:
-    from rmbench.cli import main
-
-    return main(["gate", *args])
-
-
 def test_degraded_copy_fails_with_summary_and_junit(runs: dict[str, Path], tmp_path: Path) -> None:
     summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
-    code = gate([
+    code = cli(["gate",
         "--candidate", str(runs["degraded"]), "--baseline", str(runs["base"]), "--metric", "accuracy",
         "--metric", "mrr", "--summary-md", str(summary), "--junit", str(junit),
     ])
@@ -85,7 +80,7 @@ def test_degraded_copy_fails_with_summary_and_junit(runs: dict[str, Path], tmp_p
 
 def test_same_model_rerun_passes(runs: dict[str, Path], tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
-    assert gate(["--candidate", str(runs["base_again"]), "--baseline", str(runs["base"]), "--max-drop", "0",
+    assert cli(["gate", "--candidate", str(runs["base_again"]), "--baseline", str(runs["base"]), "--max-drop", "0",
                  "--junit", str(junit)]) == 0
     cases = ET.parse(junit).getroot().findall("./testsuite/testcase")
     assert cases and all(c.find("failure") is None for c in cases)
@@ -95,7 +90,7 @@ def test_two_seeds_of_the_random_model_pass(runs: dict[str, Path]) -> None:
     """Two seeds differ item by item but not in expectation: the gate must see no significant drop."""
     result = run_gate(runs["other_seed"], runs["base"], max_drop=0.01, alpha=0.05)
     assert result.passed, [c.reason for c in result.checks]
-    assert gate(["--candidate", str(runs["other_seed"]), "--baseline", str(runs["base"])]) == 0
+    assert cli(["gate", "--candidate", str(runs["other_seed"]), "--baseline", str(runs["base"])]) == 0
 
 
 def test_false_alarm_rate_of_random_seeds_is_about_alpha(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -123,7 +118,7 @@ def test_bare_results_json_falls_back_to_unpaired(runs: dict[str, Path], tmp_pat
 
     broken = degraded_copy(runs["base"], tmp_path / "broken", fraction=1.0)
     summary = tmp_path / "summary.md"
-    code = gate(["--candidate", str(broken), "--baseline", str(bare), "--metric", "accuracy",
+    code = cli(["gate", "--candidate", str(broken), "--baseline", str(bare), "--metric", "accuracy",
                  "--summary-md", str(summary)])
     assert code == 1
     assert "unpaired" in summary.read_text()
@@ -144,13 +139,13 @@ def test_unusable_input_exits_2(runs: dict[str, Path], tmp_path: Path, capsys: p
 
     other_version = _edited_copy(runs["base"], tmp_path / "v-next", bump_version)
     summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
-    assert gate(["--candidate", str(other_version), "--baseline", str(runs["base"]), "--summary-md", str(summary),
+    assert cli(["gate", "--candidate", str(other_version), "--baseline", str(runs["base"]), "--summary-md", str(summary),
                  "--junit", str(junit)]) == 2
     assert "different versions" in capsys.readouterr().err
     assert "UNUSABLE INPUT" in summary.read_text()
     assert ET.parse(junit).getroot().find("./testsuite/testcase/error") is not None
 
-    assert gate(["--candidate", str(runs["base_again"]), "--baseline", str(runs["base"]), "--metric",
+    assert cli(["gate", "--candidate", str(runs["base_again"]), "--baseline", str(runs["base"]), "--metric",
                  "no_such_metric"]) == 2
     assert "no metric 'no_such_metric'" in capsys.readouterr().err
 
@@ -158,13 +153,13 @@ def test_unusable_input_exits_2(runs: dict[str, Path], tmp_path: Path, capsys: p
     shutil.copytree(runs["base"], fewer)
     items = pd.read_parquet(fewer / "items.parquet")
     items.iloc[1:].to_parquet(fewer / "items.parquet", index=False)
-    assert gate(["--candidate", str(fewer), "--baseline", str(runs["base"])]) == 2
+    assert cli(["gate", "--candidate", str(fewer), "--baseline", str(runs["base"])]) == 2
     assert "different items" in capsys.readouterr().err
 
     def strict(document: dict) -> None:
         document["metric_options"]["tie_policy"] = "strict"
 
-    assert gate(["--candidate", str(_edited_copy(runs["base"], tmp_path / "strict", strict)), "--baseline",
+    assert cli(["gate", "--candidate", str(_edited_copy(runs["base"], tmp_path / "strict", strict)), "--baseline",
                  str(runs["base"])]) == 2
     assert "tie_policy" in capsys.readouterr().err
 

@@ -4,7 +4,6 @@ seed apart from the bootstrap seed, and CLI flags that fail in one line naming t
 from __future__ import annotations
 
 import inspect
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from rmbench.config import CHUNK_ITEMS, DEFAULT_CACHE, ConfigError, RunConfig, e
 from rmbench.modelspec import ModelSpec
 from rmbench.run import RunConfig as RunConfigFromRun
 from rmbench.run import run_suite
+from tests.helpers import run_to
 
 LENGTH = ModelSpec(model="", engine="length")
 
@@ -86,12 +86,7 @@ def test_python_api_honours_rmbench_cache(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def _cli_run(tmp_path: Path, name: str, *flags: str) -> tuple[dict, dict]:
-    out = tmp_path / name
-    args = ["run", "--suite", "math-robustness", "--no-progress", "--out", str(out)]
-    args += ["--cache", str(tmp_path / "c.sqlite")]
-    assert main([*args, *flags]) == 0
-    results = json.loads((out / "results.json").read_text())
-    execution = json.loads((out / "run.json").read_text())
+    results, execution = run_to(tmp_path / name, "--suite", "math-robustness", *flags)
     return results, execution.get("execution", execution)
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from rmbench.errors import DataError, SuiteError
 from rmbench.items import PreferenceItem, Response
 from rmbench.suite import load_suite
 from rmbench.transforms import hh_rlhf, rewardbench2, rewardbench2_ties, rewardmath_direct, rmb_bon, rmb_pairwise
+from tests.helpers import write_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,11 +46,7 @@ def write_records(path: Path, records: list[Any]) -> Path:
 
 
 def suite_for(tmp_path: Path, sources: str, extra: str = "", protocol: str = "pairwise"):
-    listed = textwrap.indent(textwrap.dedent(sources), "  ")
-    text = f"name: t\nversion: '1'\nprotocol: {protocol}\nsources:\n{listed}{extra}"
-    path = tmp_path / "t.yaml"
-    path.write_text(text, encoding="utf-8")
-    return load_suite(path)
+    return load_suite(write_suite(tmp_path, name="t", protocol=protocol, sources=sources, extra=extra))
 
 
 def load(tmp_path: Path, records: list[Any], name: str = "d.jsonl", extra: str = "", source: str = "", **kwargs):

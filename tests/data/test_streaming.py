@@ -150,7 +150,8 @@ def test_item_chunks_give_the_whole_suite_result(tmp_path: Path, chunk_items: in
 
 
 def test_requests_shared_across_chunks_are_written_once(tmp_path: Path) -> None:
-    from tests._reliability import pair, write_suite
+    from tests._reliability import pair
+    from tests.helpers import write_suite
 
     # Every item shares its chosen response (and prompt) with another item: the same request in two chunks.
     records = [pair(i, chosen="The shared answer.", rejected=f"Answer {i}.") | {"prompt": "One question?"}

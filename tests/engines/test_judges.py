@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rmbench.cache import ScoreCache
-from rmbench.engines.judge import JudgeEngine, ScriptedGenerator
+from rmbench.engines.judge import JudgeEngine
 from rmbench.errors import ModelSpecError, ScoreError
 from rmbench.items import PreferenceItem, Response, user_turn
 from rmbench.judges import PairRequest, load_template, parse_rating, parse_verdict, shipped_templates
@@ -22,6 +22,8 @@ from rmbench.protocols.pairwise import PairwiseProtocol
 from rmbench.protocols.pairwise_judge import PairwiseJudgeProtocol, chosen_shown_first
 from rmbench.requests import ScoreRequest
 from rmbench.scoring import score_requests
+from tests.doubles import ScriptedGenerator
+from tests.helpers import write_suite
 
 RATINGS = compile_patterns(RATING_PATTERNS)
 VERDICTS = compile_patterns(VERDICT_PATTERNS)
@@ -396,28 +398,12 @@ def test_scripted_lm_judges_through_transformers_generate(scripted_judge_lm: Pat
         assert result.metric(name).value == pytest.approx(value), name
 
 
-E2E_SUITE = """
-name: judge-e2e
-version: "1"
-description: Six hand-written pairs for the judge engines end to end.
-protocol: {protocol}
-sources:
-  - subset: tiny
-    local: {data}
-metrics:
-  tie_policy: expected
-"""
-
-
 def write_judge_suite(directory: Path, n: int = 6, protocol: str = "pairwise_judge") -> Path:
     """A small offline suite over a local JSONL file; items are ``_items(n)``."""
-    data = directory / "pairs.jsonl"
     rows = [{"id": i.id, "prompt": i.prompt[0][1], "chosen": i.chosen[0].text, "rejected": i.rejected[0].text}
             for i in _items(n)]  # fmt: skip
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    suite = directory / "judge-e2e.yaml"
-    suite.write_text(E2E_SUITE.format(data=data, protocol=protocol), encoding="utf-8")
-    return suite
+    return write_suite(directory, rows, data_name="pairs.jsonl", protocol=protocol, name="judge-e2e",
+                       source="subset: tiny\n", extra="metrics:\n  tie_policy: expected\n")
 
 
 def check_always_first_run(out: Path, n: int = 6) -> dict:

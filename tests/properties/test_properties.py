@@ -22,10 +22,10 @@ from rmbench.protocols.pairwise import PairwiseProtocol
 from rmbench.protocols.ranking import BestOfNProtocol as RankingProtocol
 from rmbench.protocols.ties import TiesProtocol
 from rmbench.suite import load_suite
+from tests.helpers import write_suite
 from tests.protocols import test_protocol_grid as grid_t
 from tests.protocols import test_protocol_ranking as ranking_t
 from tests.protocols import test_protocol_ties as ties_t
-from tests._reliability import write_suite
 
 OPTIONS = MetricOptions(bootstrap_resamples=1000)
 STRICT = MetricOptions(bootstrap_resamples=1000, tie_policy="strict")

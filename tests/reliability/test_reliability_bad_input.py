@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._reliability import TEST_ENGINES, leftovers, pair, results_of, snapshot, write_suite
+from tests._reliability import TEST_ENGINES, leftovers, pair, results_of, snapshot
+from tests.helpers import write_suite
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests._reliability import SLEEP_ENV, cache_health, finish, launch, leftovers, rmbench_cli
+from tests._reliability import SLEEP_ENV, cache_health, finish, launch, leftovers
+from tests.helpers import run_process
 
 SUITE = ["--suite", "math-robustness", "--batch-tokens", "64", "--engine", "slow-random"]
 REQUESTS_PER_ITEM = 5  # math-robustness: 1 chosen + 4 rejected solutions per item
@@ -54,7 +55,7 @@ def test_same_inputs_give_byte_identical_results_and_timings_stay_in_run_json(tm
     runs = []
     for k in range(2):
         out = tmp_path / f"run{k}"
-        done = rmbench_cli([*args, "--out", str(out), "--cache", str(tmp_path / f"cache{k}.sqlite")])
+        done = run_process([*args, "--out", str(out), "--cache", str(tmp_path / f"cache{k}.sqlite")])
         assert done.returncode == 0, done.stderr
         runs.append(out)
     assert (runs[0] / "results.json").read_bytes() == (runs[1] / "results.json").read_bytes()

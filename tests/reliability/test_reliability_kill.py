@@ -26,9 +26,9 @@ from tests._reliability import (
     finish,
     launch,
     leftovers,
-    rmbench_cli,
     snapshot,
 )
+from tests.helpers import run_process
 
 # One request per batch (every math-robustness solution is longer than 64 estimated tokens), so the number of
 # batches a killed run finished is exactly the number of rows it left in the cache.
@@ -40,14 +40,14 @@ def _earlier_run(out: Path, engine: str = "length") -> dict[str, bytes]:
     """A complete run into ``out`` with other settings (--limit 5, its own cache), whose files every killed run must
     leave alone."""
     cache = out.parent / "earlier.sqlite"
-    done = rmbench_cli([*SUITE, "--engine", engine, "--limit", "5", "--out", str(out), "--cache", str(cache)])
+    done = run_process([*SUITE, "--engine", engine, "--limit", "5", "--out", str(out), "--cache", str(cache)])
     assert done.returncode == 0, done.stderr
     return snapshot(out)
 
 
 def test_sigkill_after_first_middle_and_last_batch_then_resume_is_byte_identical(tmp_path: Path) -> None:
     args = [*SUITE, "--engine", "length", "--limit", "20"]
-    reference = rmbench_cli([*args, "--out", str(tmp_path / "ref"), "--cache", str(tmp_path / "ref.sqlite")])
+    reference = run_process([*args, "--out", str(tmp_path / "ref"), "--cache", str(tmp_path / "ref.sqlite")])
     assert reference.returncode == 0, reference.stderr
     ref_run = json.loads((tmp_path / "ref" / "run.json").read_text())
     total = ref_run["batches"]
@@ -58,7 +58,7 @@ def test_sigkill_after_first_middle_and_last_batch_then_resume_is_byte_identical
     rows = 0
     # Kill after the 1st batch, 39 batches later, and after the very last batch (everything cached, nothing written).
     for kill_after in (1, 39, total - 40):
-        killed = rmbench_cli([*args, "--out", str(out), "--cache", str(cache)], {FAULT_ENV: str(kill_after)})
+        killed = run_process([*args, "--out", str(out), "--cache", str(cache)], {FAULT_ENV: str(kill_after)})
         assert killed.returncode == KILLED, killed.stderr
         assert cache_rows(cache) == rows + kill_after  # every finished batch was kept, none half-written
         rows = cache_rows(cache)
@@ -66,7 +66,7 @@ def test_sigkill_after_first_middle_and_last_batch_then_resume_is_byte_identical
         assert leftovers(out) == []
     assert rows == total
 
-    resumed = rmbench_cli([*args, "--out", str(out), "--cache", str(cache)])
+    resumed = run_process([*args, "--out", str(out), "--cache", str(cache)])
     assert resumed.returncode == 0, resumed.stderr
     execution = json.loads((out / "run.json").read_text())
     assert (execution["cache_hits"], execution["scored"]) == (total, 0)
@@ -130,7 +130,7 @@ def test_sigkill_while_writing_the_run_directory_leaves_the_earlier_run_whole(tm
     file and fsynced before it replaces its target. Killed at the 2nd or the 5th fsync, the run must leave every file
     of the earlier run as it was: results.json must never sit beside another run's scores or items."""
     args = [*SUITE, "--engine", "random", "--limit", "8"]
-    reference = rmbench_cli([*args, "--out", str(tmp_path / "ref"), "--cache", str(tmp_path / "ref.sqlite")])
+    reference = run_process([*args, "--out", str(tmp_path / "ref"), "--cache", str(tmp_path / "ref.sqlite")])
     assert reference.returncode == 0, reference.stderr
 
     out, cache = tmp_path / "run", tmp_path / "cache.sqlite"
@@ -141,7 +141,7 @@ def test_sigkill_while_writing_the_run_directory_leaves_the_earlier_run_whole(tm
     assert all(name.startswith(".") for name in leftovers(out))  # interrupted writes are hidden temporary files
     json.loads((out / "results.json").read_text())  # complete, parseable
 
-    resumed = rmbench_cli([*args, "--out", str(out), "--cache", str(cache)])
+    resumed = run_process([*args, "--out", str(out), "--cache", str(cache)])
     assert resumed.returncode == 0, resumed.stderr
     assert (out / "results.json").read_bytes() == (tmp_path / "ref" / "results.json").read_bytes()
     assert_complete(out)  # the killed write's temporary files were swept by this run

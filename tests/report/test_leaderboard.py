@@ -19,6 +19,7 @@ from rmbench.modelspec import ModelSpec
 from rmbench.report.leaderboard import build_from_config
 from rmbench.run import RunConfig, run_suite
 from tests._shared import SHARED_DATA, shared_path
+from tests.helpers import cli
 
 REPO = Path(__file__).resolve().parents[2]
 LEADERBOARDS = REPO / "leaderboards"
@@ -42,12 +43,6 @@ def board_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "  - {suite: math-robustness, metric: mrr, title: MRR}\n"
     )
     return root
-
-
-def cli(args: list[str]) -> int:
-    from rmbench.cli import main
-
-    return main(args)
 
 
 def test_build_writes_md_csv_html_with_cis_and_links(board_dir: Path) -> None:

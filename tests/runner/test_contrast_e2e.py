@@ -13,25 +13,12 @@ import pandas as pd
 import pytest
 
 from rmbench.cli import main
+from tests.helpers import run_to
 from rmbench.protocols.contrast import METRICS
 from tests._shared import SHARED_DATA, shared_path
 
 GENERATED_ITEMS = 41
 TEMPLATES = {"ages", "bakery", "equation", "percent", "shopping", "travel"}
-
-
-def _run(*args: str) -> int:
-    return main(["run", "--no-progress", *args])
-
-
-def _results(out: Path) -> dict:
-    return json.loads((out / "results.json").read_text())
-
-
-def _run_to(out: Path, *args: str) -> dict:
-    """`rmbench run ARGS --out OUT` with a cache beside OUT; the results.json it wrote."""
-    assert _run(*args, "--cache", str(out.parent / "cache.sqlite"), "--out", str(out)) == 0
-    return _results(out)
 
 
 def _overall(results: dict) -> dict[str, dict]:
@@ -55,7 +42,7 @@ def _check_metrics(results: dict, n: int) -> dict[str, dict]:
 @pytest.mark.slow  # ~5 s alone, up to ~20 s on a busy 2-core machine
 def test_contrast_generated_with_a_tiny_llama_rm(tiny_rm: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    results = _run_to(out, "--suite", "contrast-generated", "--model", str(tiny_rm))
+    results, _ = run_to(out, "--suite", "contrast-generated", "--model", str(tiny_rm))
     assert results["counts"]["items"] == results["counts"]["items_evaluated"] == GENERATED_ITEMS
     assert results["counts"]["requests"] == 4 * GENERATED_ITEMS
     # items that share a problem share requests: the engine scores each (problem, solution) once
@@ -69,7 +56,7 @@ def test_contrast_generated_with_a_tiny_llama_rm(tiny_rm: Path, tmp_path: Path) 
 
 
 def test_contrast_generated_with_the_minilm_baseline(tmp_path: Path) -> None:
-    results = _run_to(tmp_path / "run", "--suite", "contrast-generated", "--engine", "minilm")
+    results, _ = run_to(tmp_path / "run", "--suite", "contrast-generated", "--engine", "minilm")
     overall = _check_metrics(results, GENERATED_ITEMS)
     # A solution repeats its own problem's names and numbers, which a sentence encoder picks up: far above the
     # ~0.25 of random scores (both directions of a coin flip).
@@ -79,7 +66,7 @@ def test_contrast_generated_with_the_minilm_baseline(tmp_path: Path) -> None:
 
 def test_length_baseline_is_never_instruction_consistent(tmp_path: Path) -> None:
     """Length ignores the prompt: R(q1, r) == R(q2, r) is a tie, and ties fail. A check of the tie rule end to end."""
-    results = _run_to(tmp_path / "run", "--suite", "contrast-generated", "--engine", "length")
+    results, _ = run_to(tmp_path / "run", "--suite", "contrast-generated", "--engine", "length")
     overall = _check_metrics(results, GENERATED_ITEMS)
     assert overall["instruction_consistency"]["value"] == 0.0
     assert overall["response_consistency"]["value"] == 0.0  # len(r1) > len(r2) and len(r2) > len(r1) cannot both hold
@@ -104,7 +91,7 @@ def test_contrast_build_cli_then_run(tmp_path: Path) -> None:
     first_bytes = out.read_bytes()
     assert main([*common, "--out", str(out)]) == 0
     assert out.read_bytes() == first_bytes  # deterministic
-    assert _run_to(tmp_path / "run", "--suite", str(suite), "--engine", "random")["counts"]["items"] == 2
+    assert run_to(tmp_path / "run", "--suite", str(suite), "--engine", "random")[0]["counts"]["items"] == 2
 
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps({"question": "q", "worse": "w"}) + "\n")
@@ -121,7 +108,7 @@ def test_contrast_build_cli_then_run(tmp_path: Path) -> None:
 def test_contrast_paraphrase_runs(tmp_path: Path, engine: str) -> None:
     shared_path("contrast_instructions/para_contrast.json")
     args = ["--suite", "contrast-paraphrase", "--engine", engine, "--data-dir", str(SHARED_DATA), "--limit", "60"]
-    results = _run_to(tmp_path / "run", *args)
+    results, _ = run_to(tmp_path / "run", *args)
     assert results["counts"]["items"] == 60 and results["counts"]["requests"] == 240
     assert results["data"][0]["sha256"] == "881103fb9a40633d58f4135f0d0a807a18ec0f2df8d38d291b0483f2fe4a210f"
     overall = _check_metrics(results, 60)
@@ -136,7 +123,7 @@ def test_contrast_paraphrase_runs(tmp_path: Path, engine: str) -> None:
 def test_contrast_summarization_runs_and_reports_its_self_pairs(tmp_path: Path) -> None:
     shared_path("contrast_instructions/sum_contrast.json")
     args = ["--suite", "contrast-summarization", "--engine", "random", "--data-dir", str(SHARED_DATA)]
-    results = _run_to(tmp_path / "run", *args)
+    results, _ = run_to(tmp_path / "run", *args)
     assert results["counts"]["items"] == 36 and results["counts"]["items_evaluated"] == 20
     assert results["excluded"] == {"identical_instructions": 16}
     assert results["extra"]["degenerate"] == {"policy": "exclude", "items": 16}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rmbench.cli import main
+from tests.helpers import run_to
 from rmbench.devtools.tiny_models import build_tiny_llama_classifier
 from tests._shared import SHARED_DATA, shared_path
 
@@ -29,10 +30,9 @@ def tiny_rms(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _run(tmp_path: Path, name: str, args: list[str]) -> dict:
     out = tmp_path / name
-    code = main(["run", "--no-progress", "--cache", str(tmp_path / "cache.sqlite"), "--out", str(out), *args])
-    assert code == 0
+    results, _ = run_to(out, *args)
     assert (out / "overoptimization.png").read_bytes()[:4] == b"\x89PNG"
-    return json.loads((out / "results.json").read_text())
+    return results
 
 
 def _overall(results: dict, name: str, scope: str = "overall") -> float:

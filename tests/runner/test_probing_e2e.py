@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from rmbench.cli import main
+from tests.helpers import run_to, write_suite
 from rmbench.data import load_items
 from rmbench.errors import DataError
 from rmbench.generators import generate
@@ -45,12 +46,6 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rmbench.devtools.tiny_models import build_tiny_llama_classifier
 
     return build_tiny_llama_classifier(tmp_path_factory.mktemp("tiny-probe-rm"), hidden=64, layers=1, heads=1)
-
-
-def _run(out: Path, *args: str) -> tuple[dict, dict]:
-    """`rmbench run ARGS --out OUT` with a cache beside OUT: (results.json, run.json)."""
-    assert main(["run", "--no-progress", *args, "--cache", str(out.parent / "cache.sqlite"), "--out", str(out)]) == 0
-    return json.loads((out / "results.json").read_text()), json.loads((out / "run.json").read_text())
 
 
 def _metrics(results: dict) -> dict[tuple[str, str], dict]:
@@ -116,7 +111,7 @@ def test_tiny_llama_rm_probes_and_a_rerun_is_served_from_the_cache(
     small_suite: Path, tiny_llama: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    results, run = _run(out, "--suite", str(small_suite), "--model", str(tiny_llama))
+    results, run = run_to(out, "--suite", str(small_suite), "--model", str(tiny_llama))
     _check(results)
     unique = results["counts"]["unique_requests"]
     assert run["scored"] == unique and run["cache_hits"] == 0
@@ -127,7 +122,7 @@ def test_tiny_llama_rm_probes_and_a_rerun_is_served_from_the_cache(
     assert all(np.isfinite(np.frombuffer(b, dtype=np.float32)).all() for b in blobs)
 
     first_bytes = (out / "results.json").read_bytes()
-    again, rerun = _run(out, "--suite", str(small_suite), "--model", str(tiny_llama))
+    again, rerun = run_to(out, "--suite", str(small_suite), "--model", str(tiny_llama))
     assert rerun["scored"] == 0 and rerun["cache_hits"] == unique  # scores and hidden states from the cache
     assert (out / "results.json").read_bytes() == first_bytes  # the same probes, the same numbers
     items = pd.read_parquet(out / "items.parquet")
@@ -157,7 +152,7 @@ def test_hf_hidden_state_is_the_one_the_reward_head_reads(tiny_llama: Path, padd
 
 @pytest.mark.slow  # ~15 s on a busy 2-core machine (MiniLM load + scoring)
 def test_minilm_probes_verbosity_from_its_embedding(small_suite: Path, tmp_path: Path) -> None:
-    results, _ = _run(tmp_path / "run", "--suite", str(small_suite), "--engine", "minilm")
+    results, _ = run_to(tmp_path / "run", "--suite", str(small_suite), "--engine", "minilm")
     metrics = _check(results)
     # filler sentences move a mean-pooled sentence embedding: above the majority class (0.5) even from 16 train
     # responses (0.97 on the shipped suite's 64)
@@ -167,7 +162,7 @@ def test_minilm_probes_verbosity_from_its_embedding(small_suite: Path, tmp_path:
 
 
 def test_length_probe_reads_verbosity_and_cannot_read_coherence(small_suite: Path, tmp_path: Path) -> None:
-    results, _ = _run(tmp_path / "run", "--suite", str(small_suite), "--engine", "length")
+    results, _ = run_to(tmp_path / "run", "--suite", str(small_suite), "--engine", "length")
     metrics = _check(results)
     assert results["extra"]["dimensions"]["easy/verbosity"]["converged"]
     assert metrics[("probe_accuracy", "subset:easy/verbosity")]["value"] >= 0.875
@@ -177,7 +172,7 @@ def test_length_probe_reads_verbosity_and_cannot_read_coherence(small_suite: Pat
 
 
 def test_random_baseline_probes_stay_near_the_majority_class(small_suite: Path, tmp_path: Path) -> None:
-    results, _ = _run(tmp_path / "run", "--suite", str(small_suite), "--engine", "random")
+    results, _ = run_to(tmp_path / "run", "--suite", str(small_suite), "--engine", "random")
     metrics = _check(results)
     gain = metrics[("probe_gain", "overall")]
     assert gain["ci_low"] <= 0.0 <= gain["ci_high"]
@@ -189,12 +184,8 @@ def test_random_baseline_probes_stay_near_the_majority_class(small_suite: Path, 
 def _local_suite(tmp_path: Path, records: list[dict], fields: str = "") -> Path:
     (tmp_path / "data").mkdir(exist_ok=True)
     (tmp_path / "data" / "probe.json").write_text(json.dumps(records))
-    suite = tmp_path / "mine.yaml"
-    suite.write_text(
-        "name: mine\nversion: '1'\nprotocol: probing\n"
-        "sources:\n  - local: probe.json\n    subset: helpfulness/train\n" + (fields or "fields: {id: null}\n")
-    )
-    return suite
+    sources = "- local: probe.json\n  subset: helpfulness/train\n"
+    return write_suite(tmp_path, name="mine", protocol="probing", sources=sources, extra=fields or "fields: {id: null}\n")
 
 
 @pytest.mark.parametrize(
@@ -261,6 +252,6 @@ def test_mrmbench_suites_read_the_hub_layout_from_a_data_dir(tmp_path: Path, set
 @pytest.mark.parametrize("setting", ["easy", "hard"])
 def test_mrmbench_runs_on_the_shared_data(tmp_path: Path, setting: str) -> None:
     shared_path(f"mrmbench/mrm_{setting}")
-    results, _ = _run(tmp_path / "run", "--suite", f"mrmbench-{setting}", "--engine", "random",
+    results, _ = run_to(tmp_path / "run", "--suite", f"mrmbench-{setting}", "--engine", "random",
                       "--data-dir", str(SHARED_DATA))
     assert {d["dimension"] for d in results["extra"]["dimensions"].values()} == set(MRM_DIMENSIONS)

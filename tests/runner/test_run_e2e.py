@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from rmbench.cli import main
 from rmbench.devtools.tiny_models import build_tiny_llama_classifier
 from tests._shared import SHARED_DATA, shared_path
+from tests.helpers import read_json, run_cli, run_process
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +19,12 @@ def tiny_rm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(args: list[str]) -> int:
-    return main(["run", "--no-progress", *args])
-
-
-def _results(out: Path) -> dict:
-    return json.loads((out / "results.json").read_text())
-
-
 def test_rm_bench_chat_tiny_llama_then_served_from_cache(tiny_rm: Path, tmp_path: Path, monkeypatch) -> None:
     shared_path("rm_bench/chat_filtered.json")
     cache = tmp_path / "cache.sqlite"
     common = ["--suite", "rm-bench-chat", "--model", str(tiny_rm), "--data-dir", str(SHARED_DATA), "--cache", str(cache)]
-    assert _run([*common, "--out", str(tmp_path / "first")]) == 0
-    first = _results(tmp_path / "first")
+    assert run_cli(*common, "--out", str(tmp_path / "first")) == 0
+    first = read_json(tmp_path / "first" / "results.json")
     assert first["counts"]["items"] == 129
     assert first["counts"]["requests"] == 129 * 6
     assert first["counts"]["padding_efficiency"] >= 0.9
@@ -49,35 +38,28 @@ def test_rm_bench_chat_tiny_llama_then_served_from_cache(tiny_rm: Path, tmp_path
         raise AssertionError("model forward called on a fully cached run")
 
     monkeypatch.setattr(hf.HFClassifierEngine, "score", no_forward)
-    assert _run([*common, "--out", str(tmp_path / "second")]) == 0
+    assert run_cli(*common, "--out", str(tmp_path / "second")) == 0
     execution = json.loads((tmp_path / "second" / "run.json").read_text())
     assert execution["cache_hits"] == first["counts"]["unique_requests"]
     assert execution["scored"] == 0
     assert (tmp_path / "first" / "results.json").read_bytes() == (tmp_path / "second" / "results.json").read_bytes()
 
 
-def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = os.environ | {"HF_HUB_OFFLINE": "1"} | (env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "rmbench", "run", "--no-progress", *args], capture_output=True, text=True, env=env
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 3])
 def test_sigkill_mid_run_then_resume_gives_identical_results(tiny_rm: Path, tmp_path: Path, kill_after: int) -> None:
     common = ["--suite", "math-robustness", "--model", str(tiny_rm), "--batch-tokens", "256", "--limit", "12"]
-    reference = _cli([*common, "--cache", str(tmp_path / "ref.sqlite"), "--out", str(tmp_path / "ref")])
+    reference = run_process([*common, "--cache", str(tmp_path / "ref.sqlite"), "--out", str(tmp_path / "ref")])
     assert reference.returncode == 0, reference.stderr
 
     cache = tmp_path / "killed.sqlite"
     out = tmp_path / "killed"
-    killed = _cli([*common, "--cache", str(cache), "--out", str(out)], {"RMBENCH_FAULT_KILL_AFTER_BATCHES": str(kill_after)})
+    killed = run_process([*common, "--cache", str(cache), "--out", str(out)], {"RMBENCH_FAULT_KILL_AFTER_BATCHES": str(kill_after)})
     assert killed.returncode == -9
     assert not (out / "results.json").exists()
     assert not [p for p in out.glob(".*.tmp")] if out.exists() else True
 
-    resumed = _cli([*common, "--cache", str(cache), "--out", str(out)])
+    resumed = run_process([*common, "--cache", str(cache), "--out", str(out)])
     assert resumed.returncode == 0, resumed.stderr
     # The scores.parquet the killed (streamed) run was writing beside the cache is swept by the next run.
     assert not list(cache.parent.glob(".streamed-scores.parquet.*.tmp"))
@@ -88,9 +70,9 @@ def test_sigkill_mid_run_then_resume_gives_identical_results(tiny_rm: Path, tmp_
 
 def test_bad_suite_exits_2_and_keeps_earlier_results(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert _run(["--suite", "math-robustness", "--engine", "length", "--out", str(out), "--cache", str(tmp_path / "c")]) == 0
+    assert run_cli("--suite", "math-robustness", "--engine", "length", "--out", str(out), "--cache", str(tmp_path / "c")) == 0
     before = (out / "results.json").read_bytes()
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nprotocol: pairwize\nsources: []\n")
-    assert _run(["--suite", str(bad), "--engine", "length", "--out", str(out), "--cache", str(tmp_path / "c")]) == 2
+    assert run_cli("--suite", str(bad), "--engine", "length", "--out", str(out), "--cache", str(tmp_path / "c")) == 2
     assert (out / "results.json").read_bytes() == before
