@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from rmbench.engines.baseline import LengthEngine, RandomEngine
 from rmbench.engines.base import Encoded
 from rmbench.requests import Score, ScoreRequest
+from tests.helpers import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,22 +61,11 @@ class SlowRandomEngine(RandomEngine):
 # --- subprocesses ---------------------------------------------------------------------------------------------------
 
 
-def _env(extra: dict[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (FAULT_ENV, SLEEP_ENV, KILL_AT_FSYNC_ENV)}
-    return env | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)} | (extra or {})
-
-
-def rmbench_cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``python -m rmbench run --no-progress ARGS`` in a fresh process; waits for it."""
-    command = [sys.executable, "-m", "rmbench", "run", "--no-progress", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=_env(env), cwd=cwd or ROOT, timeout=600)
-
-
 def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """``rmbench run --no-progress ARGS`` with the test engines, started in a fresh process (not waited for)."""
     command = [sys.executable, "-m", "tests._reliability", "run", "--no-progress", *args]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(env), cwd=ROOT
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(env), cwd=ROOT
     )
 
 
@@ -150,33 +139,7 @@ def metric(results: dict[str, Any], name: str, scope: str = "overall") -> dict[s
     return next(m for m in results["metrics"] if m["name"] == name and m["scope"] == scope)
 
 
-# --- local suites ---------------------------------------------------------------------------------------------------
-
-
-def write_suite(
-    directory: Path,
-    records: list[dict[str, Any]] | bytes | None = None,
-    *,
-    data_name: str = "data.jsonl",
-    protocol: str = "pairwise",
-    extra: str = "",
-    source: str = "",
-    name: str = "bad",
-) -> Path:
-    """A suite YAML (and, unless ``records`` is None, its JSONL data file) under ``directory``. ``records`` as bytes
-    are written verbatim (for encodings and syntax errors)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if records is not None:
-        data = records if isinstance(records, bytes) else "".join(json.dumps(r) + "\n" for r in records).encode()
-        (directory / data_name).write_bytes(data)
-    source_keys = textwrap.indent(textwrap.dedent(source), "    ")
-    text = (
-        f"name: {name}\nversion: '1'\nprotocol: {protocol}\nsources:\n"
-        f"  - local: {directory / data_name}\n{source_keys}{textwrap.dedent(extra)}"
-    )
-    path = directory / f"{name}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+# --- records -------------------------------------------------------------------------------------------------------
 
 
 def pair(i: int | str, chosen: str = "A fine answer.", rejected: str = "No.", **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ number whether the verdicts were generated now or read from the cache. The engin
 (``counts``) and logs the first unparseable outputs, so a template that does not suit a judge shows at once.
 
 Generation is a backend (``TextGenerator``): transformers ``generate`` (engine ``judge``) or vLLM (``judge-vllm``).
-Tests plug in a scripted one. Judge prompts that do not fit ``max_length`` together with the generation length
+Tests plug in a scripted one (tests/doubles.py). Judge prompts that do not fit ``max_length`` together with the generation length
 are not cut (that would remove instructions or a response); they score NaN and are counted as ``too_long``.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Protocol
@@ -330,23 +330,3 @@ class VLLMJudgeEngine(JudgeEngine):
 hf_judge = HFJudgeEngine
 vllm_judge = VLLMJudgeEngine
 
-
-class ScriptedGenerator:
-    """A fake judge for tests and dry runs: ``respond(messages)`` returns the judge's text. Token counts are
-    whitespace words, so packing and too-long checks still run."""
-
-    default_batch_tokens = 4096
-
-    def __init__(self, respond: Callable[[list[dict[str, str]]], str]):
-        self.respond = respond
-        self.calls = 0
-
-    def prepare(self, messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], int]:
-        return messages, sum(len(m["content"].split()) for m in messages)
-
-    def generate(self, inputs: Sequence[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
-        self.calls += len(inputs)
-        return [self.respond(messages) for messages in inputs]
-
-    def info(self) -> dict[str, Any]:
-        return {"backend": "scripted"}

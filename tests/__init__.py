@@ -1,0 +1,1 @@
+"""rmbench test suite; subfolders mirror the package."""
