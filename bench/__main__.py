@@ -145,7 +145,7 @@ def _targets_table(results: dict[str, Any]) -> Table:
     for name, summary in results["summary"].items():
         meets = summary.get("meets", {})
 
-        def mark(key: str, spec: str) -> str:
+        def mark(key: str, spec: str, meets: dict[str, Any] = meets, summary: dict[str, Any] = summary) -> str:
             ok = meets.get(key)
             text = _fmt(summary.get(key), spec)
             return text if ok is None else f"{'[green]' if ok else '[red]'}{text}{'[/green]' if ok else '[/red]'}"

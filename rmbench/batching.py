@@ -88,7 +88,7 @@ def planned_padding(lengths: Sequence[int], token_budget: int) -> tuple[int, int
 def _pack_sorted(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     """Greedy packing of lengths sorted longest first: index groups whose size × first length ≤ budget."""
     groups: list[list[int]] = []
-    for index, length in enumerate(lengths):
+    for index in range(len(lengths)):
         if groups and lengths[groups[-1][0]] * (len(groups[-1]) + 1) <= token_budget:
             groups[-1].append(index)
         else:

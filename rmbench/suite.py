@@ -28,10 +28,10 @@ from pydantic import (
 )
 
 import rmbench
+from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS
 from rmbench.errors import SuiteError
 from rmbench.metrics.options import MetricOptions
-from rmbench.catalog import PROTOCOLS
 
 __all__ = ["FieldSpec", "GeneratorRef", "HubRef", "Source", "Suite", "list_suites", "load_suite", "suite_dirs"]
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rmbench.engines.baseline import LengthEngine, RandomEngine
 from rmbench.engines.base import Encoded
+from rmbench.engines.baseline import LengthEngine, RandomEngine
 from rmbench.requests import Score, ScoreRequest
 from tests.helpers import subprocess_env
 

@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from rmbench.metrics import stats
 from rmbench.errors import RmbenchError
-from rmbench.metrics import declared
+from rmbench.metrics import declared, stats
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
 from rmbench.metrics.options import Section
 from rmbench.results.io import RESULTS, read_results
-from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
 from rmbench.results.rundir import ITEMS
+from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
 
 KEY_COLUMNS = ("item_id", "subset", "cluster")
 DEFAULT_RESAMPLES = 2000

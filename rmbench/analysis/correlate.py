@@ -19,8 +19,8 @@ from scipy import stats
 
 from rmbench.analysis.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
-from rmbench.metrics.declared import Direction
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, resample_indices
+from rmbench.metrics.declared import Direction
 
 LabelBy = Literal["dir", "model"]
 METHODS = ("spearman", "kendall", "pearson")

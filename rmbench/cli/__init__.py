@@ -24,8 +24,8 @@ def _register() -> None:
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
     from rmbench.cli import reports as reports_cmd
-    from rmbench.cli import results as results_cmd
     from rmbench.cli import rescore as rescore_cmd
+    from rmbench.cli import results as results_cmd
     from rmbench.cli import run as run_cmd
     from rmbench.cli import scores as scores_cmd
     from rmbench.cli import suites as suites_cmd
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             # A flag of the wrong type, unknown or missing: one line, like every other bad input (exit 2).
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            message = getattr(exc, "format_message", lambda: str(exc))()
+            format_message = getattr(exc, "format_message", None)
+            message = format_message() if callable(format_message) else str(exc)
             err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
             return int(code)
         if code is not None and hasattr(exc, "show"):  # e.g. a bare command group: its help is the answer

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,17 +23,17 @@ def check_engine(
     model: str = typer.Option(..., "--model", "-m", help="Model path or hub id."),
     engine: str = typer.Option("vllm", "--engine", "-e", help="The engine to check."),
     reference: str = typer.Option("hf", "--reference", help="The engine it must agree with."),
-    tolerance: Optional[float] = typer.Option(
+    tolerance: float | None = typer.Option(
         None, help="Largest allowed |score difference| (default by dtype: 1e-4 float32, 1e-2 float16, 5e-2 bfloat16)."
     ),
-    spec: Optional[Path] = typer.Option(None, "--spec", help="Model spec YAML; flags override its keys."),
-    revision: Optional[str] = typer.Option(None, help="Hub revision of the model."),
-    chat_template: Optional[str] = typer.Option(None, help="Chat template override: Jinja string, file, or 'plain'."),
-    max_length: Optional[int] = typer.Option(None, help="Max tokens per input (longer ones are truncated)."),
-    dtype: Optional[str] = typer.Option(None, help="auto | float32 | bfloat16 | float16."),
-    reward_index: Optional[int] = typer.Option(None, help="Which output logit is the reward."),
-    activation: Optional[str] = typer.Option(None, help="none | sigmoid | tanh | log_sigmoid."),
-    step_tag: Optional[str] = typer.Option(None, help="Process RMs: step tag token (checks per-step scores)."),
+    spec: Path | None = typer.Option(None, "--spec", help="Model spec YAML; flags override its keys."),
+    revision: str | None = typer.Option(None, help="Hub revision of the model."),
+    chat_template: str | None = typer.Option(None, help="Chat template override: Jinja string, file, or 'plain'."),
+    max_length: int | None = typer.Option(None, help="Max tokens per input (longer ones are truncated)."),
+    dtype: str | None = typer.Option(None, help="auto | float32 | bfloat16 | float16."),
+    reward_index: int | None = typer.Option(None, help="Which output logit is the reward."),
+    activation: str | None = typer.Option(None, help="none | sigmoid | tanh | log_sigmoid."),
+    step_tag: str | None = typer.Option(None, help="Process RMs: step tag token (checks per-step scores)."),
     json_out: bool = typer.Option(False, "--json", help="Print the parity record (as in results.json) as JSON."),
 ) -> None:
     """Score a built-in canary of chat requests with two engines and compare: exit 1 if they disagree."""

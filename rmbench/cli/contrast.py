@@ -7,7 +7,7 @@ frozen in a file before they are scored; ``--suite-out`` also writes a suite tha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -46,7 +46,7 @@ def build(
         "parquet; relative paths not found here are looked up in the data dir)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file of contrast records to write."),
-    data_dir: Optional[Path] = typer.Option(
+    data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data dir of the source's local files (default $RMBENCH_DATA_DIR)."
     ),
     field: list[str] = typer.Option(
@@ -56,9 +56,9 @@ def build(
     min_similarity: float = typer.Option(0.5, help="Least TF-IDF cosine similarity of two paired prompts."),
     max_similarity: float = typer.Option(0.9, help="Greatest similarity (above it: near-duplicates)."),
     neighbours: int = typer.Option(10, help="one_to_one: candidate partners kept per prompt."),
-    max_items: Optional[int] = typer.Option(None, help="Keep at most this many items (the most similar pairs)."),
-    source_limit: Optional[int] = typer.Option(None, help="Read only the first N items of the source."),
-    suite_out: Optional[Path] = typer.Option(None, help="Also write a suite YAML that scores OUT (contrast protocol)."),
+    max_items: int | None = typer.Option(None, help="Keep at most this many items (the most similar pairs)."),
+    source_limit: int | None = typer.Option(None, help="Read only the first N items of the source."),
+    suite_out: Path | None = typer.Option(None, help="Also write a suite YAML that scores OUT (contrast protocol)."),
 ) -> None:
     """Pair each prompt with its most lexically similar other prompt and write the contrast items."""
     import json

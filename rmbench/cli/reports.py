@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -43,14 +42,14 @@ def _p(value: float | None) -> str:
 def compare(
     run_a: Path = typer.Argument(..., help="Run A (the reference)."),
     run_b: Path = typer.Argument(..., help="Run B; differences are B − A."),
-    metric: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Only these per-item metrics."),
+    metric: list[str] | None = typer.Option(None, "--metric", "-m", help="Only these per-item metrics."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
     """Paired difference B − A per metric and scope on the shared items, with bootstrap CI, p-value and McNemar."""
-    from rmbench.atomic import dumps_json
     from rmbench.analysis.compare import compare_runs, load_run
+    from rmbench.atomic import dumps_json
 
     result = compare_runs(load_run(run_a), load_run(run_b), metrics=metric or None, resamples=resamples, seed=seed)
     if json_out:
@@ -93,22 +92,27 @@ def compare(
 def correlate(
     runs: list[str] = typer.Argument(..., help="Run directories or globs (one run per model and suite)."),
     x: str = typer.Option(..., "--x", help="Metric on the x axis: [suite/]metric[@scope], e.g. rewardmath/accuracy."),
-    y: Optional[str] = typer.Option(None, "--y", help="Metric on the y axis (or give --downstream)."),
-    downstream: Optional[Path] = typer.Option(None, help="CSV with columns model,score for the y axis."),
+    y: str | None = typer.Option(None, "--y", help="Metric on the y axis (or give --downstream)."),
+    downstream: Path | None = typer.Option(None, help="CSV with columns model,score for the y axis."),
     label_by: str = typer.Option("dir", help="Match models by: dir (run directory name) | model (model spec)."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Bootstrap resamples over models (≥ {MIN_RESAMPLES})."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
-    plot: Optional[Path] = typer.Option(None, help="Write a scatter plot PNG here."),
-    markdown: Optional[Path] = typer.Option(None, help="Write a markdown report here."),
-    json_file: Optional[Path] = typer.Option(None, "--json-file", help="Write the JSON result here."),
+    plot: Path | None = typer.Option(None, help="Write a scatter plot PNG here."),
+    markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
+    json_file: Path | None = typer.Option(None, "--json-file", help="Write the JSON result here."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
     """Spearman, Kendall and Pearson across models, each with a bootstrap CI over models; n < 5 is flagged."""
-    from rmbench.atomic import dumps_json, write_json, write_text
     from rmbench.analysis.correlate import (
-        MetricRef, correlation_markdown, load_runs, metric_direction, metric_values, read_downstream,
+        MetricRef,
+        correlation_markdown,
+        load_runs,
+        metric_direction,
+        metric_values,
+        read_downstream,
     )
     from rmbench.analysis.correlate import correlate as correlate_values
+    from rmbench.atomic import dumps_json, write_json, write_text
     from rmbench.errors import RmbenchError
 
     if (y is None) == (downstream is None):
@@ -167,20 +171,20 @@ def correlate(
 def gate(
     candidate: Path = typer.Option(..., help="The candidate run directory."),
     baseline: Path = typer.Option(..., help="The baseline run directory, or a bare results.json (unpaired)."),
-    metric: Optional[list[str]] = typer.Option(
+    metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Gated metric, NAME or NAME@SCOPE (repeatable); default every overall metric."
     ),
     max_drop: float = typer.Option(GATE_MAX_DROP, help="Tolerance: a drop up to this much never fails."),
     alpha: float = typer.Option(GATE_ALPHA, help="Significance level of the one-sided test for a drop."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
-    summary_md: Optional[Path] = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
-    junit: Optional[Path] = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
+    summary_md: Path | None = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
+    junit: Path | None = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
 ) -> None:
     """Fail (exit 1) when a gated metric drops by more than --max-drop and the drop is significant at --alpha."""
+    from rmbench.analysis.gate import error_junit_xml, error_markdown, junit_xml, run_gate, summary_markdown
     from rmbench.atomic import write_text
     from rmbench.errors import RmbenchError
-    from rmbench.analysis.gate import error_junit_xml, error_markdown, junit_xml, run_gate, summary_markdown
 
     try:
         result = run_gate(
@@ -227,8 +231,8 @@ def _append(path: Path, text: str) -> None:
 @leaderboard_app.command("build")
 def leaderboard_build(
     config: Path = typer.Argument(..., help="Leaderboard YAML (see leaderboards/*.yaml)."),
-    out_dir: Optional[Path] = typer.Option(None, help="Where to write <name>.md/.csv/.html (default: beside CONFIG)."),
-    runs_base: Optional[Path] = typer.Option(None, help="Directory the config's run patterns are relative to."),
+    out_dir: Path | None = typer.Option(None, help="Where to write <name>.md/.csv/.html (default: beside CONFIG)."),
+    runs_base: Path | None = typer.Option(None, help="Directory the config's run patterns are relative to."),
 ) -> None:
     """Write <name>.md, <name>.csv and a self-contained <name>.html from run directories."""
     from rmbench.report.leaderboard import build_from_config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -13,14 +13,14 @@ console = Console()
 
 def rescore(
     run_dir: Path = typer.Argument(..., help="A run directory with results.json and scores.parquet."),
-    tie_policy: Optional[str] = typer.Option(None, help="expected | strict (default: the run's)."),
-    aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
-    bootstrap_resamples: Optional[int] = typer.Option(None, help="Bootstrap resamples for the CIs (≥ 1000)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default RUN_DIR-rescored)."),
-    data_dir: Optional[Path] = typer.Option(
+    tie_policy: str | None = typer.Option(None, help="expected | strict (default: the run's)."),
+    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    bootstrap_resamples: int | None = typer.Option(None, help="Bootstrap resamples for the CIs (≥ 1000)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to write (default RUN_DIR-rescored)."),
+    data_dir: Path | None = typer.Option(
         None, "--data-dir", envvar="RMBENCH_DATA_DIR", help="Local data directory standing in for the hub."
     ),
-    suite: Optional[str] = typer.Option(None, "--suite", help="Suite file, when the run's suite is not registered."),
+    suite: str | None = typer.Option(None, "--suite", help="Suite file, when the run's suite is not registered."),
     json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of a table."),
 ) -> None:
     """Recompute a run's metrics from its scores.parquet under other metric options, and write a run directory."""

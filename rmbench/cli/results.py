@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ app = typer.Typer(help="The results.json contract.", no_args_is_help=True)
 
 @app.command("schema")
 def schema(
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the schema here instead of printing it."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the schema here instead of printing it."),
 ) -> None:
     """Print (or write) the JSON Schema every results.json satisfies (also in docs/results.schema.json)."""
     from rmbench.atomic import json_document, write_text

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from rmbench.cli.flags import choices, validated
-from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
 from rmbench.engines import ENGINES
 from rmbench.executors import EXECUTORS
 from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
+from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
 
 console = Console()
 
@@ -23,62 +23,62 @@ def run(
     model: list[str] = typer.Option(
         [], "--model", "-m", help="Model path or hub id (empty for baselines). Repeat for an ensemble."
     ),
-    gold_model: Optional[str] = typer.Option(None, help="Gold RM for overoptimization curves (path or hub id)."),
-    gold_engine: Optional[str] = typer.Option(None, help="Engine for --gold-model (default: --engine)."),
-    engine: Optional[str] = typer.Option(
+    gold_model: str | None = typer.Option(None, help="Gold RM for overoptimization curves (path or hub id)."),
+    gold_engine: str | None = typer.Option(None, help="Engine for --gold-model (default: --engine)."),
+    engine: str | None = typer.Option(
         None,
         "--engine",
         "-e",
         help=f"{' | '.join(ENGINES.names())} (rmbench engines); default {ModelSpec.model_fields['engine'].default}.",
     ),
-    spec: Optional[Path] = typer.Option(None, "--spec", help="Model spec YAML; flags override its keys."),
-    revision: Optional[str] = typer.Option(None, help="Hub revision of the model."),
-    chat_template: Optional[str] = typer.Option(None, help="Chat template override: Jinja string, file, or 'plain'."),
-    max_length: Optional[int] = typer.Option(None, help="Max tokens per input (longer ones are truncated, counted)."),
-    truncation_side: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'truncation_side')}."),
-    dtype: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'dtype')}."),
-    padding_side: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'padding_side')}."),
-    reward_index: Optional[int] = typer.Option(None, help="Which output logit is the reward."),
-    activation: Optional[str] = typer.Option(None, help=f"{choices(ModelSpec, 'activation')}."),
-    step_tag: Optional[str] = typer.Option(None, help="Process RMs: step tag token."),
-    seed: Optional[int] = typer.Option(
+    spec: Path | None = typer.Option(None, "--spec", help="Model spec YAML; flags override its keys."),
+    revision: str | None = typer.Option(None, help="Hub revision of the model."),
+    chat_template: str | None = typer.Option(None, help="Chat template override: Jinja string, file, or 'plain'."),
+    max_length: int | None = typer.Option(None, help="Max tokens per input (longer ones are truncated, counted)."),
+    truncation_side: str | None = typer.Option(None, help=f"{choices(ModelSpec, 'truncation_side')}."),
+    dtype: str | None = typer.Option(None, help=f"{choices(ModelSpec, 'dtype')}."),
+    padding_side: str | None = typer.Option(None, help=f"{choices(ModelSpec, 'padding_side')}."),
+    reward_index: int | None = typer.Option(None, help="Which output logit is the reward."),
+    activation: str | None = typer.Option(None, help=f"{choices(ModelSpec, 'activation')}."),
+    step_tag: str | None = typer.Option(None, help="Process RMs: step tag token."),
+    seed: int | None = typer.Option(
         None, help="Engine seed (random baseline, judges): part of the cache key, so a new one re-scores."
     ),
-    bootstrap_seed: Optional[int] = typer.Option(
+    bootstrap_seed: int | None = typer.Option(
         None, help="Bootstrap seed (CIs, drawn orders; default: the suite's): a new one re-scores nothing."
     ),
-    judge_template: Optional[str] = typer.Option(None, help="Judge engines: mt_bench | verdict_only | a YAML path."),
-    reference_model: Optional[str] = typer.Option(None, help="DPO engines: the reference policy (path or hub id)."),
-    beta: Optional[float] = typer.Option(None, help="DPO engines: beta (default 0.1)."),
-    reference_free: Optional[bool] = typer.Option(
+    judge_template: str | None = typer.Option(None, help="Judge engines: mt_bench | verdict_only | a YAML path."),
+    reference_model: str | None = typer.Option(None, help="DPO engines: the reference policy (path or hub id)."),
+    beta: float | None = typer.Option(None, help="DPO engines: beta (default 0.1)."),
+    reference_free: bool | None = typer.Option(
         None, "--reference-free/--with-reference", help="DPO engines: beta * log pi(y|x) alone, no reference."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
-    data_dir: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
+    data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Local data directory standing in for the hub (default $RMBENCH_DATA_DIR)."
     ),
-    cache: Optional[Path] = typer.Option(
+    cache: Path | None = typer.Option(
         None, help=f"Score cache (SQLite); default $RMBENCH_CACHE, else {DEFAULT_CACHE}."
     ),
-    limit: Optional[int] = typer.Option(None, help="Only the first N items."),
-    batch_tokens: Optional[int] = typer.Option(None, help="Padded-token budget per batch (default per engine)."),
-    chunk_items: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(None, help="Only the first N items."),
+    batch_tokens: int | None = typer.Option(None, help="Padded-token budget per batch (default per engine)."),
+    chunk_items: int | None = typer.Option(
         None, help=f"Streaming protocols: items per chunk (default $RMBENCH_CHUNK_ITEMS, else {CHUNK_ITEMS})."
     ),
-    tie_policy: Optional[str] = typer.Option(None, help="expected | strict (default: the suite's)."),
-    aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
-    executor: Optional[str] = typer.Option(
+    tie_policy: str | None = typer.Option(None, help="expected | strict (default: the suite's)."),
+    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    executor: str | None = typer.Option(
         None, help=f"{' | '.join(EXECUTORS.names())}: score here, or shard over Ray actors (default $RMBENCH_EXECUTOR, "
         f"else {DEFAULT_EXECUTOR})."
     ),
-    workers: Optional[int] = typer.Option(None, help="Ray: engine actors (default one per GPU, else one per node)."),
-    ray_address: Optional[str] = typer.Option(
+    workers: int | None = typer.Option(None, help="Ray: engine actors (default one per GPU, else one per node)."),
+    ray_address: str | None = typer.Option(
         None, help="Ray: cluster to join, e.g. 'auto' after `ray start --head` (default: $RAY_ADDRESS, else local)."
     ),
     parity: bool = typer.Option(
         True, "--parity/--no-parity", help="vLLM engines: check scores against hf on a canary set first (recorded)."
     ),
-    progress: Optional[bool] = typer.Option(
+    progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Show progress bars (default $RMBENCH_SHOW_PROGRESS, else on)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of a table."),

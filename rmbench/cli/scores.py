@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -26,12 +26,12 @@ REWARDMATH_SUITE = "rewardmath"
 def evaluate_scores(
     path: Path = typer.Argument(..., help="A score file (json or json.gz)."),
     format: str = typer.Option("rewardmath", "--format", help="Score-file format: rewardmath."),
-    aggregate: Optional[str] = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
-    tie_policy: Optional[str] = typer.Option(None, help="expected | strict."),
+    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    tie_policy: str | None = typer.Option(None, help="expected | strict."),
     missing_verdict: str = typer.Option("exclude", help="Pairwise files: exclude | incorrect (upstream's choice)."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write a run directory (for leaderboards)."),
-    label: Optional[str] = typer.Option(None, help="Model label in the run directory (default: from the file name)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write a run directory (for leaderboards)."),
+    label: str | None = typer.Option(None, help="Model label in the run directory (default: from the file name)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON object (n, accuracy, mrr, CIs, ...)."),
 ) -> None:
     """Accuracy and MRR (fractions in [0, 1], 95% bootstrap CIs) from RewardMATH's published score files."""

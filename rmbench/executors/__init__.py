@@ -15,9 +15,9 @@ from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
 
 if TYPE_CHECKING:
-    from rmbench.requests import ScoreRequest
-    from rmbench.engines.base import Engine
     from rmbench.batching import ScoredBatch
+    from rmbench.engines.base import Engine
+    from rmbench.requests import ScoreRequest
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorClass", "as_executor", "create_executor"]
 

@@ -17,8 +17,8 @@ from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
 
 if TYPE_CHECKING:
-    from rmbench.executors import Executor
     from rmbench.batching import ScoredBatch
+    from rmbench.executors import Executor
 
 INFO = "info"
 BATCH_TOKENS = "default_batch_tokens"

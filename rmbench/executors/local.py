@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rmbench.batching import ScoredBatch, score_batches
 from rmbench.engines.base import Engine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from rmbench.batching import ScoredBatch, score_batches
 
 
 class LocalExecutor:

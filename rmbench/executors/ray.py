@@ -20,10 +20,10 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rmbench.batching import ScoredBatch
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import ScoreRequest
-from rmbench.batching import ScoredBatch
 
 #: Chunks whose shares are queued on the actors at once, so each has its next share before it finishes one.
 IN_FLIGHT = 2

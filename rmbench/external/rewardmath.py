@@ -33,8 +33,6 @@ import numpy as np
 import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
-from rmbench.protocols.aggregate import aggregate_steps
-from rmbench.protocols.base import MetricOptions, ProtocolResult, TiePolicy
 from rmbench.metrics.stats import (
     one_vs_many_accuracy,
     padded,
@@ -43,6 +41,8 @@ from rmbench.metrics.stats import (
     subsampled_accuracy,
     win_tie_counts,
 )
+from rmbench.protocols.aggregate import aggregate_steps
+from rmbench.protocols.base import MetricOptions, ProtocolResult, TiePolicy
 
 Format = Literal["direct", "pairwise"]
 MissingVerdict = Literal["exclude", "incorrect"]

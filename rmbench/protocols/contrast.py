@@ -29,10 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.items import ContrastItem, Conversation
+from rmbench.metrics.stats import sectioned_metrics
 from rmbench.protocols.aggregate import per_item_frame, scalar
 from rmbench.protocols.base import Aggregation, MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import sectioned_metrics
 
 METRICS = (
     "response_consistency",

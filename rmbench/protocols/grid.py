@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rmbench.items import PreferenceItem
+from rmbench.metrics.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
 from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
 from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, SuiteProtocol, TiePolicy
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
 
 STYLES = ("concise", "detailed", "markdown")
 METRICS = ("hard", "normal", "easy", "score")

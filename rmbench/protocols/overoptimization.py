@@ -24,9 +24,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rmbench.metrics import overopt
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import SampleSet
+from rmbench.metrics import overopt
 from rmbench.metrics.bootstrap import INVERTED_CDF, LINEAR, bound
 from rmbench.protocols.aggregate import per_item_frame, scalar
 from rmbench.protocols.base import Aggregation, MetricOptions, MetricValue, MultiModelProtocol, ProtocolResult

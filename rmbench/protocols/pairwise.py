@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from rmbench.items import PreferenceItem
+from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 from rmbench.protocols.aggregate import (
     per_item_frame,
     preference_requests,
@@ -21,7 +22,6 @@ from rmbench.protocols.aggregate import (
 )
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 
 
 class PairwiseProtocol(ItemLocalProtocol):

@@ -30,10 +30,10 @@ import numpy as np
 from rmbench.errors import ScoreError
 from rmbench.items import PreferenceItem
 from rmbench.judges.pairs import FIRST_WINS, SECOND_WINS, TIE, PairRequest
+from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 from rmbench.protocols.aggregate import per_item_frame, require_counts
 from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 
 METRICS = ["accuracy", "position_consistency", "single_order_accuracy", "first_position_rate"]
 

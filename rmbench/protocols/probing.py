@@ -48,9 +48,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import ProbeItem
 from rmbench.metrics.bootstrap import LINEAR, cluster_codes, cluster_counts, cluster_sums, resample
+from rmbench.metrics.stats import pairwise_outcome
 from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import pairwise_outcome
 
 CI_METHOD = f"{LINEAR.method}, probes fixed"
 """Recorded with every CI here: test items are resampled, the fitted probes are not refitted."""

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from rmbench.items import PreferenceItem
+from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 from rmbench.protocols.aggregate import (
     per_item_frame,
     preference_requests,
@@ -22,7 +23,6 @@ from rmbench.protocols.aggregate import (
 )
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 
 
 class BestOfNProtocol(ItemLocalProtocol):

@@ -17,10 +17,10 @@ import pandas as pd
 
 from rmbench.errors import DataError
 from rmbench.items import PreferenceItem
+from rmbench.metrics.stats import bootstrap, estimates_to_metrics
 from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
 from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
-from rmbench.metrics.stats import bootstrap, estimates_to_metrics
 
 _ID = re.compile(r"(?:.*[^A-Za-z])?(tied|ref):(\w+)")
 WEIGHTS = {

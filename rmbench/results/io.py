@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rmbench import RESULTS_SCHEMA_VERSION
-from rmbench import __version__
+from rmbench import RESULTS_SCHEMA_VERSION, __version__
 from rmbench.atomic import dumps_json, json_document
 from rmbench.errors import RmbenchError
 from rmbench.results.schema import RunResults

@@ -19,11 +19,11 @@ import pandas as pd
 
 from rmbench.atomic import atomic_paths, json_document
 from rmbench.protocols.base import ProtocolResult
-from rmbench.results.markdown import markdown_report
 from rmbench.requests import Score, ScoreRequest, unique_requests
 from rmbench.results.io import RESULTS as RESULTS  # re-exported: results.json is read through rmbench.results.io
 from rmbench.results.io import as_results, dumps_results
 from rmbench.results.io import read_results as read_results
+from rmbench.results.markdown import markdown_report
 from rmbench.results.schema import RunResults
 
 SCORES = "scores.parquet"

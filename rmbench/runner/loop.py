@@ -43,7 +43,7 @@ class Evaluated:
     stats: ScoringStats
     n_items: int
     provenance: list[dict[str, Any]]
-    lengths: array
+    lengths: array[int]
 
 
 def score_and_evaluate(

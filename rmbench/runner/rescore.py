@@ -87,11 +87,11 @@ def rescore(
     from rmbench.atomic import temporary_beside
     from rmbench.protocols import get_protocol
     from rmbench.protocols.base import capabilities
-    from rmbench.runner.config import CHUNK_ITEMS
-    from rmbench.runner.run import RunOutcome
     from rmbench.results.rundir import SCORES, read_results, write_run_directory
+    from rmbench.runner.config import CHUNK_ITEMS
     from rmbench.runner.document import execution_record, results_document
     from rmbench.runner.loop import score_and_evaluate
+    from rmbench.runner.run import RunOutcome
     from rmbench.suite import load_suite
 
     started = datetime.now(timezone.utc)

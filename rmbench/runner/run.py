@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rmbench.cache import ScoreCache
-from rmbench.runner.config import RunConfig
 from rmbench.errors import ScoreError, SuiteError
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
+from rmbench.runner.config import RunConfig
 from rmbench.runner.labels import labelled, model_slug, role
 
 __all__ = ["RunConfig", "RunOutcome", "model_slug", "run_suite"]

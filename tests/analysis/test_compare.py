@@ -11,13 +11,12 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
+from rmbench.analysis.compare import compare_runs, load_run
 from rmbench.atomic import write_json
 from rmbench.cli import main
-from rmbench.analysis.compare import compare_runs, load_run
-from rmbench.modelspec import ModelSpec
-from rmbench.protocols.base import MetricOptions
-from rmbench.runner.run import RunConfig, run_suite
 from rmbench.metrics.stats import sectioned_means
+from rmbench.modelspec import ModelSpec
+from rmbench.runner.run import RunConfig, run_suite
 from tests.results_helpers import minimal_results
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmbench.atomic import write_json
 from rmbench.analysis.gate import run_gate
+from rmbench.atomic import write_json
+from rmbench.metrics.stats import sectioned_metrics
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions
 from rmbench.runner.run import RunConfig, run_suite
-from rmbench.metrics.stats import sectioned_metrics
 from tests.helpers import cli
 
 

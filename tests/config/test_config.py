@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from rmbench.cli import main
-from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, ConfigError, RunConfig, env_settings
 from rmbench.modelspec import ModelSpec
+from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, ConfigError, RunConfig, env_settings
 from rmbench.runner.run import RunConfig as RunConfigFromRun
 from rmbench.runner.run import run_suite
 from tests.helpers import run_to

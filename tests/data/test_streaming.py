@@ -17,8 +17,8 @@ from rmbench.generators.synthetic_pairs import Params, iter_records
 from rmbench.items import user_turn
 from rmbench.modelspec import ModelSpec
 from rmbench.requests import Score, ScoreRequest
-from rmbench.runner.run import RunConfig, run_suite
 from rmbench.results.rundir import scores_frame, write_scores_parquet
+from rmbench.runner.run import RunConfig, run_suite
 from rmbench.scoring import score_batches
 
 SUITE = """\

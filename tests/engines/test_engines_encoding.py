@@ -5,7 +5,6 @@ resolved dtype and every score-changing option, and nothing that changes no scor
 from __future__ import annotations
 
 import ast
-import importlib
 from pathlib import Path
 from typing import Any
 

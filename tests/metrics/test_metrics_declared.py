@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rmbench.cli import main
 from rmbench.analysis.gate import run_gate
+from rmbench.cli import main
 from rmbench.metrics.declared import DECLARATIONS, Direction, Kind, UndeclaredMetricError, declared, find
 from rmbench.modelspec import ModelSpec
 from rmbench.protocols import PROTOCOLS

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 import rmbench.metrics.bootstrap as bootstrap_module
 from rmbench.errors import SuiteError
-from rmbench.protocols.base import Section
 from rmbench.metrics.stats import (
     bootstrap,
     one_vs_many_accuracy,
@@ -24,6 +23,7 @@ from rmbench.metrics.stats import (
     subsampled_accuracy,
     win_tie_counts,
 )
+from rmbench.protocols.base import Section
 
 
 def one_item(good: float, bad: list[float], policy: str) -> tuple[float, float]:

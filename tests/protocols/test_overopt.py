@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from rmbench.metrics import overopt
 from rmbench.data.convert import RecordProblem
 from rmbench.errors import DataError, ScoreError, SuiteError
 from rmbench.items import Response, SampleSet, user_turn
+from rmbench.metrics import overopt
 from rmbench.protocols import MetricOptions, get_protocol
 from rmbench.requests import Score, ScoreRequest
 

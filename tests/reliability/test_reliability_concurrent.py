@@ -34,7 +34,7 @@ def test_two_processes_sharing_a_cache_both_match_their_solo_runs(tmp_path: Path
                       {SLEEP_ENV: "0.03"})
         for limit in limits
     }
-    for limit, process in processes.items():
+    for process in processes.values():
         code, stderr = finish(process)
         assert code == 0, stderr
     for limit in limits:

@@ -18,9 +18,9 @@ import pytest
 
 from tests._reliability import (
     FAULT_ENV,
-    assert_complete,
     KILL_AT_FSYNC_ENV,
     SLEEP_ENV,
+    assert_complete,
     cache_health,
     cache_rows,
     finish,

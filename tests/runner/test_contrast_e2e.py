@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from rmbench.cli import main
-from tests.helpers import run_to
 from rmbench.protocols.contrast import METRICS
 from tests._shared import SHARED_DATA, shared_path
+from tests.helpers import run_to
 
 GENERATED_ITEMS = 41
 TEMPLATES = {"ages", "bakery", "equation", "percent", "shopping", "travel"}

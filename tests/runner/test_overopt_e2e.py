@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from rmbench.cli import main
-from tests.helpers import run_to
 from rmbench.devtools.tiny_models import build_tiny_llama_classifier
 from tests._shared import SHARED_DATA, shared_path
+from tests.helpers import run_to
 
 LIMIT = ["--limit", "6"]
 

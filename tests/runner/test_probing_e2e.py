@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 from rmbench.cli import main
-from tests.helpers import run_to, write_suite
 from rmbench.data import load_items
 from rmbench.errors import DataError
 from rmbench.generators import generate
 from rmbench.items import ProbeItem
 from rmbench.suite import SUITES_DIR, load_suite
 from tests._shared import SHARED_DATA, shared_path
+from tests.helpers import run_to, write_suite
 
 DIMENSIONS = {"easy/verbosity", "easy/coherence", "easy/relevance", "hard/verbosity"}
 N_TRAIN, N_TEST = 8, 4

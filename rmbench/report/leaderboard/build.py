@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmbench.atomic import write_text
 from rmbench.analysis.compare import LoadedRun, load_run
 from rmbench.analysis.correlate import expand_runs, run_label
+from rmbench.atomic import write_text
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction, MetricDeclaration, declared
 from rmbench.report.leaderboard.config import Column, LeaderboardConfig
