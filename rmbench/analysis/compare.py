@@ -24,9 +24,10 @@ from rmbench.metrics.options import Section
 from rmbench.results.io import RESULTS, read_results
 from rmbench.results.rundir import ITEMS
 from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
+from rmbench.settings import CONFIDENCE, PAIRED_RESAMPLES
 
 KEY_COLUMNS = ("item_id", "subset", "cluster")
-DEFAULT_RESAMPLES = 2000
+DEFAULT_RESAMPLES = PAIRED_RESAMPLES
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def compare_runs(
     wanted_scopes: set[str] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
 ) -> Comparison:
     """Paired B − A for every shared per-item metric in every scope (or only ``wanted_scopes``).
 

@@ -21,6 +21,7 @@ from rmbench.analysis.compare import LoadedRun, load_run
 from rmbench.errors import RmbenchError
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, resample_indices
 from rmbench.metrics.declared import Direction
+from rmbench.settings import CONFIDENCE, PAIRED_RESAMPLES
 
 LabelBy = Literal["dir", "model"]
 METHODS = ("spearman", "kendall", "pearson")
@@ -231,9 +232,9 @@ def correlate(
     x_name: str,
     y_name: str,
     label_by: str = "dir",
-    resamples: int = 2000,
+    resamples: int = PAIRED_RESAMPLES,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
     directions: dict[str, Direction] | None = None,
 ) -> Correlation:
     """Correlate the models present on both sides; bootstrap CIs resample models with replacement (seeded).

@@ -32,9 +32,10 @@ from rmbench.analysis.compare import (
 )
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction, MetricDeclaration
+from rmbench.settings import GATE_ALPHA, GATE_MAX_DROP
 
-DEFAULT_MAX_DROP = 0.01
-DEFAULT_ALPHA = 0.05
+DEFAULT_MAX_DROP = GATE_MAX_DROP
+DEFAULT_ALPHA = GATE_ALPHA
 
 
 @dataclass(frozen=True)

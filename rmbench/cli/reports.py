@@ -68,7 +68,7 @@ def compare(
     for column in ("scope", "metric", "A", "B", "B − A", "95% CI", "p", "McNemar p", "n"):
         table.add_column(column, justify="left" if column in ("scope", "metric") else "right")
     for d in result.differences:
-        significant = d.p_value is not None and d.p_value < 0.05
+        significant = d.p_value is not None and d.p_value < GATE_ALPHA
         style = "bold" if d.scope == "overall" else None
         diff = _fmt(d.diff, signed=True)
         table.add_row(

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rmbench.settings import BOOTSTRAP_SEED, CONFIDENCE, MIN_RESAMPLES, RUN_RESAMPLES
+
 TiePolicy = Literal["expected", "strict"]
 Aggregation = Literal["min", "prod", "last", "mean", "max"]
 
@@ -36,9 +38,9 @@ class MetricOptions(BaseModel):
     sections: dict[str, Section] | None = Field(
         None, description="Overall = unweighted mean of sections; without sections, the mean over all items."
     )
-    bootstrap_resamples: int = Field(1000, ge=1000, description="METRICS.md §9: at least 1,000.")
-    confidence: float = Field(0.95, gt=0, lt=1)
-    seed: int = 0
+    bootstrap_resamples: int = Field(RUN_RESAMPLES, ge=MIN_RESAMPLES, description="METRICS.md §9: at least 1,000.")
+    confidence: float = Field(CONFIDENCE, gt=0, lt=1)
+    seed: int = Field(BOOTSTRAP_SEED, description="Bootstrap seed (not the engine seed: changing it re-scores nothing).")
     params: dict[str, Any] = Field(default_factory=dict, description="Protocol-specific options.")
 
 
