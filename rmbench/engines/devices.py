@@ -72,3 +72,18 @@ def vllm_device(spec: ModelSpec) -> str:
 def vllm_dtype_name(spec: ModelSpec) -> ResolvedDtype:
     """The dtype name a vLLM engine of ``spec`` loads in, without loading it."""
     return resolve_dtype_name(spec, vllm_device(spec))
+
+
+class VLLMGenerateDefaults:
+    """Dtype and batch budget of the vLLM backends that generate or read prompt log-probs (DPO, judges): vLLM
+    schedules its own batches, so each is handed many requests at once. Listed before the backend's base class."""
+
+    default_batch_tokens = 32768
+
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return vllm_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return cls.default_batch_tokens
