@@ -87,3 +87,14 @@ class VLLMGenerateDefaults:
     @classmethod
     def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
         return cls.default_batch_tokens
+
+
+def vllm_start_hint(error: BaseException) -> str:
+    """The fix for vLLM's engine core failing to start in a spawned process (a script without a main guard), to
+    append to a load error; empty for any other error."""
+    if "Engine core initialization failed" not in str(error):
+        return ""
+    return (
+        " (vLLM starts its engine in a spawned process: call rmbench from under "
+        '`if __name__ == "__main__":`, or set VLLM_ENABLE_V1_MULTIPROCESSING=0)'
+    )
