@@ -1,4 +1,5 @@
-"""Suite declarations: the YAML schema, loading with errors that name file, line and key, and the registry.
+"""Suite declarations: loading with errors that name file, line and key, and the registry. The YAML schema lives
+in ``rmbench.suite_schema`` and is re-exported here, the public import path.
 
 A suite is data, not code: which records (sources), how they become items (fields, a named transform), which
 protocol scores them and with which metric options. This module validates declarations only; it never reads
@@ -7,300 +8,42 @@ benchmark data (that is ``rmbench.data``).
 
 from __future__ import annotations
 
-import difflib
-import glob
-import hashlib
-import json
 import os
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import ValidationError
 
 import rmbench
-from rmbench.catalog import PROTOCOLS
-from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS
 from rmbench.errors import SuiteError
-from rmbench.metrics.options import MetricOptions
+from rmbench.suite_schema import (
+    FieldSpec,
+    GeneratorRef,
+    HubRef,
+    Scalar,
+    Source,
+    Suite,
+    describe_error,
+    did_you_mean,
+)
 
-__all__ = ["FieldSpec", "GeneratorRef", "HubRef", "Source", "Suite", "list_suites", "load_suite", "suite_dirs"]
+__all__ = [
+    "FieldSpec",
+    "GeneratorRef",
+    "HubRef",
+    "Scalar",
+    "Source",
+    "Suite",
+    "list_suites",
+    "load_suite",
+    "suite_dirs",
+]  # the schema lives in rmbench.suite_schema; it is re-exported here, its public home
 
 SUITES_DIR = Path(rmbench.__file__).resolve().parents[1] / "suites"
-Scalar = str | int | float | bool
 
 
-def _did_you_mean(value: str, options: Any) -> str:
-    close = difflib.get_close_matches(value, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _unknown(kind: str, value: str, options: Any) -> str:
-    return f"unknown {kind} {value!r}; expected one of {', '.join(sorted(options))}{_did_you_mean(value, options)}"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FieldSpec(_Strict):
-    """Where an item field comes from. Written as a plain record key path, or as ``{path, steps}``."""
-
-    path: str = Field(description="Record key, dotted for nested values (``a.b``, list positions ``a.0``).")
-    steps: bool = Field(False, description="A list of strings here is ONE step-split solution, not several responses.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return {"path": value} if isinstance(value, str) else value
-
-    @model_serializer
-    def _compact(self) -> Any:
-        return {"path": self.path, "steps": True} if self.steps else self.path
-
-
-class HubRef(_Strict):
-    """A Hugging Face hub dataset, loaded with ``datasets.load_dataset`` at a pinned revision."""
-
-    id: str = Field(description="Hub dataset id, e.g. ``allenai/reward-bench``.")
-    revision: str = Field(description="Commit sha of the dataset repository (a branch name only with a TODO to pin).")
-    split: str = Field(description="Split to load, e.g. ``test``.")
-    config: str | None = Field(None, description="Dataset configuration name (``name=`` of ``load_dataset``).")
-    data_dir: str | None = Field(None, description="Sub-directory of the repository to load (``data_dir=``).")
-    data_files: Any = Field(None, description="Files to load (``data_files=``): a path, a list, or split → paths.")
-    where: dict[str, Scalar | list[Scalar]] | None = Field(
-        None,
-        description="Keep hub records whose key equals the value (or is in the list), e.g. one domain of a file "
-        "that ships all domains. Applies to hub records only: local copies are per-domain already.",
-    )
-
-    @field_validator("data_files")
-    @classmethod
-    def _data_files(cls, value: Any) -> Any:
-        def paths(v: Any) -> bool:
-            return isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v))
-
-        if value is None or paths(value) or (isinstance(value, dict) and all(paths(v) for v in value.values())):
-            return value
-        raise ValueError(f"expected a path, a list of paths or a mapping split -> paths, got {value!r}")
-
-
-class GeneratorRef(_Strict):
-    """A procedural generator from ``rmbench.generators`` with its parameters."""
-
-    name: str = Field(description="Registered generator name.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Generator parameters (validated by it).")
-
-    @model_validator(mode="after")
-    def _validate_params(self) -> GeneratorRef:
-        from rmbench.generators import GENERATORS, get_generator
-
-        if self.name not in GENERATORS:
-            raise ValueError(_unknown("generator", self.name, GENERATORS))
-        try:
-            model = get_generator(self.name).Params
-            params = model.model_validate(self.params)
-        except ValidationError as error:
-            raise ValueError("; ".join(_describe(e, model, prefix="params") for e in error.errors())) from None
-        # Store the full parameter set so a default written out explicitly does not change the content hash.
-        self.params = params.model_dump(mode="json")
-        return self
-
-
-class Source(_Strict):
-    """Where records come from: a local file (with a hub fallback), the hub alone, or a generator."""
-
-    subset: str | None = Field(
-        None, description="Subset of this source's items (a ``fields.subset`` mapping overrides per record)."
-    )
-    local: str | None = Field(
-        None,
-        description="File under the data dir (``--data-dir`` / ``RMBENCH_DATA_DIR``) or absolute; "
-        "json, jsonl, json.gz, jsonl.gz or parquet; a glob pattern reads several files in sorted order.",
-    )
-    sha256: str | None = Field(
-        None, pattern=r"^[0-9a-f]{64}$", description="Expected sha256 of the local file; a different file is an error."
-    )
-    hub: HubRef | None = Field(None, description="The hub dataset this source is (used when no local copy is found).")
-    generator: GeneratorRef | None = Field(None, description="Generate the records instead of reading them.")
-    transform: str | None = Field(None, description="Named record transform from ``rmbench.transforms``.")
-    id_prefix: str = Field("", description="Prepended to item ids, for sources whose ids overlap (e.g. ``chat:``).")
-    allow_empty_responses: bool = Field(
-        False, description="Accept empty responses (say why in a comment: e.g. upstream answers that are blank)."
-    )
-
-    @field_validator("transform")
-    @classmethod
-    def _known_transform(cls, value: str | None) -> str | None:
-        from rmbench.transforms import TRANSFORMS
-
-        if value is not None and value not in TRANSFORMS:
-            raise ValueError(_unknown("transform", value, TRANSFORMS))
-        return value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Source:
-        if self.generator is not None and (self.local or self.hub):
-            raise ValueError("a source is either a generator or data (local and/or hub), not both")
-        if self.generator is None and not (self.local or self.hub):
-            raise ValueError("a source needs 'local', 'hub' or 'generator'")
-        if self.sha256 is not None and (self.local is None or glob.has_magic(self.local)):
-            raise ValueError("'sha256' pins one local file: it needs 'local' naming a single file, not a pattern")
-        return self
-
-    def describe(self) -> str:
-        """One line for listings: ``local a.json | hub org/ds@abc1234`` or ``generator name(k=v)``."""
-        if self.generator is not None:
-            args = ", ".join(f"{k}={v}" for k, v in self.generator.params.items() if not isinstance(v, (list, dict)))
-            return f"generator {self.generator.name}({args})"
-        parts = [f"local {self.local}"] if self.local else []
-        if self.hub is not None:
-            parts.append(f"hub {self.hub.id}@{self.hub.revision[:12]}")
-        return " | ".join(parts)
-
-
-class Suite(_Strict):
-    """A declarative benchmark: sources → items (via field mapping) → protocol → metrics."""
-
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Registry name; equals the file name in suites/.")
-    version: str = Field(description="Bump when items or metric definitions change; results record it.")
-    description: str = Field("", description="What the suite measures and where the data comes from.")
-    citation: str | None = Field(None, description="Reference for the benchmark (paper, BibTeX).")
-    protocol: str = Field(description="Scoring protocol, a key of ``rmbench.protocols.PROTOCOLS``.")
-    sources: list[Source] = Field(min_length=1, description="Records of all sources are concatenated in order.")
-    fields: dict[str, FieldSpec | None] = Field(
-        default_factory=dict,
-        description="Item field → record key path; overrides the item type's defaults "
-        "(``id: id``, ``prompt: prompt``, ``chosen: chosen``, ...); null unmaps (``id: null`` numbers records).",
-    )
-    meta_fields: dict[str, str] = Field(
-        default_factory=dict, description="Item meta key → record key path, copied when present (e.g. error types)."
-    )
-    metrics: MetricOptions = Field(
-        default_factory=lambda: MetricOptions.model_validate({}), description="Tie policy, aggregation, sections..."
-    )
-
-    _origin: str = PrivateAttr("<memory>")
-
-    @field_validator("protocol")
-    @classmethod
-    def _known_protocol(cls, value: str) -> str:
-        if value not in PROTOCOLS:
-            raise ValueError(_unknown("protocol", value, PROTOCOLS))
-        return value
-
-    @field_validator("fields")
-    @classmethod
-    def _known_fields(cls, value: dict[str, FieldSpec | None]) -> dict[str, FieldSpec | None]:
-        for name, spec in value.items():
-            if name not in KNOWN_FIELDS:
-                raise ValueError(_unknown("item field", name, KNOWN_FIELDS))
-            if spec is not None and spec.steps and name not in RESPONSE_FIELDS:
-                raise ValueError(
-                    f"{name}: 'steps' applies only to response fields ({', '.join(sorted(RESPONSE_FIELDS))})"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _sections_name_known_subsets(self) -> Suite:
-        # Only checkable when every source fixes its subset; a record-level subset mapping is checked at load time.
-        if self.fields.get("subset") is not None or not self.metrics.sections:
-            return self
-        if any(source.subset is None for source in self.sources):
-            return self
-        known = {source.subset for source in self.sources if source.subset is not None}
-        for section, spec in self.metrics.sections.items():
-            for subset in spec.subsets:
-                if subset not in known:
-                    raise ValueError(
-                        f"metrics.sections.{section}: subset {subset!r} is not the subset of any source "
-                        f"({', '.join(sorted(known))}){_did_you_mean(subset, known)}"
-                    )
-        return self
-
-    @property
-    def origin(self) -> str:
-        """The file this suite was loaded from (as shown in messages)."""
-        return self._origin
-
-    def declaration(self) -> dict[str, Any]:
-        """The validated declaration as plain data (for ``rmbench suites show``)."""
-        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-
-    @property
-    def content_hash(self) -> str:
-        """sha256 of the canonical validated content. Comments, key order, quoting and the documentation-only
-        ``description`` / ``citation`` do not change it; anything that changes items or metrics does."""
-        content = self.model_dump(mode="json", exclude={"description", "citation"})
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-# --- errors -------------------------------------------------------------------------------------------------------
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model or container type inside ``X | None`` (and similar unions)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (dict, list):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys ``model`` accepts at ``loc`` (a path to a mapping), for 'unknown key' messages."""
-    current: Any = model
-    for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            current = _model_in(field.annotation) if field is not None else None
-        elif get_origin(current) in (dict, list):
-            current = _model_in(get_args(current)[-1])  # a dict key or list position: step into the values
-        else:
-            return []
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
-
-
-def _describe(error: Any, model: type[BaseModel] | None = None, prefix: str = "") -> str:
-    loc = tuple(error["loc"])
-    where = _format_loc(((prefix,) if prefix else ()) + loc) or "(top level)"
-    kind, given = error["type"], error.get("input")
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(model or Suite, loc[:-1])
-        hint = _did_you_mean(str(loc[-1]), allowed)
-        return (
-            f"{where}: unknown key; expected one of {', '.join(allowed)}{hint}" if allowed else f"{where}: unknown key"
-        )
-    if kind == "missing":
-        return f"{where}: required key is missing"
-    if kind == "literal_error":
-        return f"{where}: expected {error['ctx']['expected']}, got {given!r}"
-    if kind == "value_error":
-        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
-    return f"{where}: {error['msg'][0].lower()}{error['msg'][1:]}, got {given!r}"
+# --- YAML errors --------------------------------------------------------------------------------------------------
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -369,7 +112,7 @@ def parse_suite(text: str, display: str) -> Suite:
         lines = []
         for problem in error.errors():
             line = _line_of(node, tuple(problem["loc"]))
-            lines.append(f"{display}{f':{line}' if line else ''}: {_describe(problem)}")
+            lines.append(f"{display}{f':{line}' if line else ''}: {describe_error(problem)}")
         raise SuiteError("\n".join(lines)) from None
     suite._origin = display
     return suite
@@ -421,7 +164,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     registry = _registry()
     if name not in registry:
         raise SuiteError(
-            f"unknown suite '{name}'. Known: {', '.join(sorted(registry)) or 'none'}{_did_you_mean(name, registry)}. "
+            f"unknown suite '{name}'. Known: {', '.join(sorted(registry)) or 'none'}{did_you_mean(name, registry)}. "
             "Suites are read from suites/ and RMBENCH_SUITES_PATH; a path to a YAML file also works."
         )
     suite = load_suite_file(registry[name])

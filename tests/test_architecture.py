@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "data",
         [
             "rmbench.suite",
+            "rmbench.suite_schema",
             "rmbench.catalog",
             "rmbench.data",
             "rmbench.items",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rmbench.engines.devices import resolve_device, resolve_dtype, vllm_device
+from rmbench.engines.devices import resolve_device, resolve_dtype, vllm_device, vllm_start_hint
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec, resolve_dtype_name
 
@@ -54,13 +54,7 @@ def vllm_llm(spec: ModelSpec, model: str | None = None, revision: str | None = N
     try:
         return LLM(**options)
     except (OSError, ValueError, RuntimeError) as exc:
-        hint = ""
-        if "Engine core initialization failed" in str(exc):
-            hint = (
-                " (vLLM starts its engine in a spawned process: call rmbench from under "
-                '`if __name__ == "__main__":`, or set VLLM_ENABLE_V1_MULTIPROCESSING=0)'
-            )
-        raise ModelSpecError(f"vLLM cannot load '{name}': {exc}{hint}") from exc
+        raise ModelSpecError(f"vLLM cannot load '{name}': {exc}{vllm_start_hint(exc)}") from exc
 
 
 def close_vllm(llm: Any) -> None:

@@ -72,3 +72,29 @@ def vllm_device(spec: ModelSpec) -> str:
 def vllm_dtype_name(spec: ModelSpec) -> ResolvedDtype:
     """The dtype name a vLLM engine of ``spec`` loads in, without loading it."""
     return resolve_dtype_name(spec, vllm_device(spec))
+
+
+class VLLMGenerateDefaults:
+    """Dtype and batch budget of the vLLM backends that generate or read prompt log-probs (DPO, judges): vLLM
+    schedules its own batches, so each is handed many requests at once. Listed before the backend's base class."""
+
+    default_batch_tokens = 32768
+
+    @classmethod
+    def dtype_of(cls, spec: ModelSpec) -> str:
+        return vllm_dtype_name(spec)
+
+    @classmethod
+    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
+        return cls.default_batch_tokens
+
+
+def vllm_start_hint(error: BaseException) -> str:
+    """The fix for vLLM's engine core failing to start in a spawned process (a script without a main guard), to
+    append to a load error; empty for any other error."""
+    if "Engine core initialization failed" not in str(error):
+        return ""
+    return (
+        " (vLLM starts its engine in a spawned process: call rmbench from under "
+        '`if __name__ == "__main__":`, or set VLLM_ENABLE_V1_MULTIPROCESSING=0)'
+    )

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rmbench.engines.base import Encoded, SpecFingerprint
 from rmbench.engines.devices import (
     CPU_BATCH_TOKENS,
+    VLLMGenerateDefaults,
     resolve_device,
     torch_dtype_name,
-    vllm_dtype_name,
 )
 from rmbench.engines.encoding import ChatEncoder, chat_template_key, truncate_ids
 from rmbench.errors import ModelSpecError
@@ -251,18 +251,8 @@ class DPOEngine(DPOEngineBase):
             return token_logps.double().sum(dim=1).cpu().tolist()
 
 
-class VLLMDPOEngine(DPOEngineBase):
+class VLLMDPOEngine(VLLMGenerateDefaults, DPOEngineBase):
     """vLLM backend: the same token ids, log-probs from ``SamplingParams(prompt_logprobs=0, max_tokens=1)``."""
-
-    default_batch_tokens = 32768  # vLLM schedules its own batches; hand it many requests at once
-
-    @classmethod
-    def dtype_of(cls, spec: ModelSpec) -> str:
-        return vllm_dtype_name(spec)
-
-    @classmethod
-    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
-        return cls.default_batch_tokens
 
     def __init__(self, spec: ModelSpec, options: DPOOptions | None = None):
         from rmbench.engines.causal_lm import vllm_llm

@@ -46,13 +46,18 @@ class HFProcessEngine(HFEngineBase):
             values = iter(finite_or_nan(rewards[row, found]))
             steps = tuple(float("nan") if p is None else next(values) for p in encoded.payload[1])
             read_at = found[-1] if found else offset + len(ids) - 1
-            scores.append(
-                Score(
-                    value=steps[-1] if steps else float("nan"),
-                    steps=steps,
-                    n_tokens=encoded.n_tokens,
-                    truncated=encoded.truncated,
-                    hidden=np.ascontiguousarray(states[row, read_at].float().cpu().numpy()) if hidden else None,
-                )
-            )
+            state = np.ascontiguousarray(states[row, read_at].float().cpu().numpy()) if hidden else None
+            scores.append(step_score(steps, encoded, state))
         return scores
+
+
+def step_score(steps: tuple[float, ...], encoded: Encoded, hidden: np.ndarray | None = None) -> Score:
+    """A process RM's Score: the per-step scores, the last one as the value (NaN without steps); both backends
+    build it here so hf and vLLM step scores mean the same."""
+    return Score(
+        value=steps[-1] if steps else float("nan"),
+        steps=steps,
+        n_tokens=encoded.n_tokens,
+        truncated=encoded.truncated,
+        hidden=hidden,
+    )

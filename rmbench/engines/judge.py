@@ -27,9 +27,9 @@ from rmbench.engines.base import Encoded, SpecFingerprint
 from rmbench.engines.devices import (
     CPU_BATCH_TOKENS,
     GPU_BATCH_TOKENS,
+    VLLMGenerateDefaults,
     resolve_device,
     torch_dtype_name,
-    vllm_dtype_name,
 )
 from rmbench.engines.encoding import ChatEncoder, chat_template_key
 from rmbench.errors import ModelSpecError
@@ -257,18 +257,8 @@ class HFGenerator:
         }
 
 
-class VLLMGenerator:
+class VLLMGenerator(VLLMGenerateDefaults):
     """vLLM generation with temperature 0 on the same token ids as the transformers backend."""
-
-    default_batch_tokens = 32768  # vLLM schedules its own batches; hand it many requests at once
-
-    @classmethod
-    def dtype_of(cls, spec: ModelSpec) -> str:
-        return vllm_dtype_name(spec)
-
-    @classmethod
-    def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
-        return cls.default_batch_tokens
 
     def __init__(self, spec: ModelSpec):
         from rmbench.engines.causal_lm import vllm_llm

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from rmbench.engines.base import Encoded, SpecFingerprint
-from rmbench.engines.devices import route_vllm_logs, vllm_device, vllm_dtype_name
+from rmbench.engines.devices import route_vllm_logs, vllm_device, vllm_dtype_name, vllm_start_hint
 from rmbench.engines.encoding import ChatEncoder, chat_template_key
 from rmbench.engines.hf import HFEngineBase, activate, finite_or_nan
 from rmbench.errors import ModelSpecError
@@ -118,13 +118,7 @@ class VLLMEngineBase(SpecFingerprint):
                 seed=spec.seed,
             )
         except (OSError, ValueError, RuntimeError) as exc:
-            hint = ""
-            if "Engine core initialization failed" in str(exc):
-                hint = (
-                    " (vLLM starts its engine in a spawned process: call rmbench from under "
-                    "`if __name__ == \"__main__\":`, or set VLLM_ENABLE_V1_MULTIPROCESSING=0)"
-                )
-            raise ModelSpecError(f"vLLM cannot load model '{spec.model}': {exc}{hint}") from exc
+            raise ModelSpecError(f"vLLM cannot load model '{spec.model}': {exc}{vllm_start_hint(exc)}") from exc
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         return self.encoder.encode(requests)

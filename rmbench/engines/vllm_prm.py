@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rmbench.engines.base import Encoded
 from rmbench.engines.encoding import StepEncoder
 from rmbench.engines.hf import activate, finite_or_nan
-from rmbench.engines.hf_prm import HFProcessEngine
+from rmbench.engines.hf_prm import HFProcessEngine, step_score
 from rmbench.engines.vllm import VLLMEngineBase
 from rmbench.requests import Score
 
@@ -41,12 +41,5 @@ class VLLMProcessEngine(VLLMEngineBase):
             rewards = [] if token_logits is None else token_logits[found, self.spec.reward_index]
             values = iter(finite_or_nan(activate(rewards, self.spec.activation)) if found else [])
             steps = tuple(float("nan") if p is None else next(values) for p in positions)
-            scores.append(
-                Score(
-                    value=steps[-1] if steps else float("nan"),
-                    steps=steps,
-                    n_tokens=encoded.n_tokens,
-                    truncated=encoded.truncated,
-                )
-            )
+            scores.append(step_score(steps, encoded))
         return scores

@@ -11,13 +11,14 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
 from rmbench.items import PreferenceItem, Response
-from rmbench.protocols.base import Aggregation, ItemOutcomes
+from rmbench.protocols.base import Aggregation, ItemOutcomes, MetricOptions
 from rmbench.requests import Score, ScoreRequest
 
 _AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {
@@ -46,6 +47,32 @@ def scalar(score: Score, how: Aggregation) -> float:
 def preference_requests(items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
     """One request per response (chosen first, then rejected), in item order."""
     return [ScoreRequest.of(item.prompt, response) for item in items for response in (*item.chosen, *item.rejected)]
+
+
+class PreferenceScoring:
+    """Mixin for the protocols over ``PreferenceItem`` that score each response once (placed before the protocol
+    base, so its ``requests`` fills the abstract one): the item type and requests are then declared in one place."""
+
+    item_type: ClassVar[type] = PreferenceItem
+
+    def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
+        return preference_requests(items)
+
+
+def checked_scores(
+    items: Sequence[PreferenceItem],
+    scores: Mapping[str, Score],
+    options: MetricOptions,
+    protocol: str,
+    *,
+    chosen: int | None,
+    rejected: int | None,
+    require_any: bool = True,
+) -> ResolvedScores:
+    """``require_counts`` on every item, then ``resolve_scores`` with the suite's aggregation."""
+    for item in items:
+        require_counts(item, protocol, chosen=chosen, rejected=rejected)
+    return resolve_scores(items, scores, options.aggregate, require_any=require_any)
 
 
 def require_counts(item: PreferenceItem, protocol: str, chosen: int | None, rejected: int | None) -> None:

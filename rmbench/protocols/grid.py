@@ -16,30 +16,24 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
-from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
+from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame
 from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, SuiteProtocol, TiePolicy
-from rmbench.requests import Score, ScoreRequest
+from rmbench.requests import Score
 
 STYLES = ("concise", "detailed", "markdown")
 METRICS = ("hard", "normal", "easy", "score")
 _CELLS = {f"cell_{i}{j}": (i, j) for i in range(len(STYLES)) for j in range(len(STYLES))}
 
 
-class StyleGridProtocol(SuiteProtocol):
+class StyleGridProtocol(PreferenceScoring, SuiteProtocol):
     """Metrics ``hard``, ``normal``, ``easy`` and ``score`` = mean(hard, normal, easy); the grid in extra."""
 
     name: ClassVar[str] = "rmbench_grid"
-    item_type: ClassVar[type] = PreferenceItem
-
-    def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
-        return preference_requests(items)
 
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
-        for item in items:
-            require_counts(item, self.name, chosen=len(STYLES), rejected=len(STYLES))
-        resolved = resolve_scores(items, scores, options.aggregate)
+        resolved = checked_scores(items, scores, options, self.name, chosen=len(STYLES), rejected=len(STYLES))
         grid = style_grid(np.stack(resolved.chosen), np.stack(resolved.rejected), options.tie_policy)
         frame = per_item_frame(resolved.items, **grid_summary(grid))
 

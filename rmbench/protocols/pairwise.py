@@ -13,25 +13,15 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
-from rmbench.protocols.aggregate import (
-    per_item_frame,
-    preference_requests,
-    require_counts,
-    require_evaluated,
-    resolve_scores,
-)
+from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
-from rmbench.requests import Score, ScoreRequest
+from rmbench.requests import Score
 
 
-class PairwiseProtocol(ItemLocalProtocol):
+class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
     """Metric ``accuracy``: per item 1 / 0.5 / 0 (expected tie policy) or 1 / 0 (strict)."""
 
     name: ClassVar[str] = "pairwise"
-    item_type: ClassVar[type] = PreferenceItem
-
-    def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
-        return preference_requests(items)
 
     def outcomes(
         self,
@@ -41,9 +31,7 @@ class PairwiseProtocol(ItemLocalProtocol):
         *,
         require_any: bool = False,
     ) -> ItemOutcomes:
-        for item in items:
-            require_counts(item, self.name, chosen=1, rejected=1)
-        resolved = resolve_scores(items, scores, options.aggregate, require_any=require_any)
+        resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=1, require_any=require_any)
         chosen = np.array([c[0] for c in resolved.chosen])
         rejected = np.array([r[0] for r in resolved.rejected])
         frame = per_item_frame(resolved.items, accuracy=pairwise_outcome(chosen, rejected, options.tie_policy))

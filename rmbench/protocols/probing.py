@@ -34,7 +34,6 @@ score, or without a finite hidden state are excluded and counted, in either spli
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -43,101 +42,34 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rmbench.errors import DataError, ScoreError, SuiteError
+from rmbench.errors import DataError, SuiteError
 from rmbench.items import ProbeItem
 from rmbench.metrics.bootstrap import LINEAR, cluster_codes, cluster_counts, cluster_sums, resample
 from rmbench.metrics.stats import pairwise_outcome
 from rmbench.protocols.base import MetricOptions, MetricValue, ProtocolResult, SuiteProtocol
+from rmbench.protocols.probe_fit import (
+    SETTINGS,
+    Probe,
+    ProbeParams,
+    ProbeRow,
+    ProbeTask,
+    describe_probe,
+    features_of,
+    labels_of,
+    majority_class,
+    probe_params,
+    probe_tasks,
+    resolve_probe_items,
+)
 from rmbench.requests import Score, ScoreRequest
+
+__all__ = ["BUCKETS", "CI_METHOD", "SETTINGS", "ProbeParams", "ProbingProtocol"]  # ProbeParams, SETTINGS: probe_fit
 
 CI_METHOD = f"{LINEAR.method}, probes fixed"
 """Recorded with every CI here: test items are resampled, the fitted probes are not refitted."""
 
 BUCKETS = ("low", "mid", "high")
-SETTINGS = {2: "easy", 3: "hard"}
-
-
-class ProbeParams(BaseModel):
-    """``metrics.params`` of a probing suite."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    C: float = Field(1.0, gt=0, description="Inverse L2 regularisation strength of every probe (fixed, not tuned).")
-    max_iter: int = Field(2000, ge=10, description="lbfgs iterations; a probe that did not converge is flagged.")
-    pair_dimensions: list[str] | None = Field(
-        None,
-        description="Dimensions whose label order is a preference order (higher label = better response): their "
-        "same-prompt test pairs measure pairwise correctness. Default: every dimension.",
-    )
-
-
-@dataclass
-class _Probe:
-    """A fitted probe: standardise, then logistic regression; a single-class train split gives a constant."""
-
-    classes: np.ndarray
-    model: Any = None
-    converged: bool = True
-
-    @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, params: ProbeParams, seed: int) -> _Probe:
-        classes = np.unique(labels)
-        if len(classes) < 2:
-            return cls(classes)
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        model = make_pipeline(
-            StandardScaler(), LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            model.fit(features, labels)
-        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        return cls(classes, model, converged)
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            return np.full(len(features), self.classes[0])
-        return np.asarray(self.model.predict(features))
-
-    def graded(self, features: np.ndarray) -> np.ndarray:
-        """Expected label rescaled to [0, 1] (0.5 everywhere for a single-class probe)."""
-        if self.model is None:
-            return np.full(len(features), 0.5)
-        expected = self.model.predict_proba(features) @ self.model.classes_.astype(float)
-        low, high = float(self.classes[0]), float(self.classes[-1])
-        return (expected - low) / (high - low)
-
-
-@dataclass
-class _Task:
-    """One probed dimension: its items (indices into the valid items) by split."""
-
-    name: str
-    group: str
-    dimension: str
-    train: list[int] = field(default_factory=list)
-    test: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Valid:
-    """An item with a finite score and hidden state."""
-
-    item: ProbeItem
-    reward: float
-    hidden: np.ndarray
-    key: str
-
-    @property
-    def cluster(self) -> str:
-        # Resample by prompt like the preference protocols do (METRICS.md §9); the builder puts it in meta.
-        return str(self.item.meta.get("cluster", self.item.cluster))
 
 
 class ProbingProtocol(SuiteProtocol):
@@ -155,19 +87,19 @@ class ProbingProtocol(SuiteProtocol):
     def evaluate(
         self, items: Sequence[ProbeItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
-        params = _params(options)
+        params = probe_params(options)
         if not items:
             raise DataError("no items to evaluate")
-        valid, excluded = _resolve(items, scores)
-        tasks, skipped = _tasks(valid, excluded)
+        valid, excluded = resolve_probe_items(items, scores)
+        tasks, skipped = probe_tasks(valid, excluded)
         probes = {
-            task.name: _Probe.fit(_features(valid, task.train), _labels(valid, task.train), params, options.seed)
+            task.name: Probe.fit(features_of(valid, task.train), labels_of(valid, task.train), params, options.seed)
             for task in tasks
         }
 
         test = [i for task in tasks for i in task.test]
         task_of = {i: task for task in tasks for i in task.test}
-        features = _features(valid, test)
+        features = features_of(valid, test)
         graded = np.stack([probes[t.name].graded(features) for t in tasks], axis=1)  # (test items, probes)
         rewards = np.array([valid[i].reward for i in test])
         median = float(np.median(list({valid[i].key: valid[i].reward for i in test}.values())))
@@ -181,9 +113,9 @@ class ProbingProtocol(SuiteProtocol):
             }
         )
         frame["probe_correct"] = np.concatenate(
-            [probes[t.name].predict(_features(valid, t.test)) == _labels(valid, t.test) for t in tasks]
+            [probes[t.name].predict(features_of(valid, t.test)) == labels_of(valid, t.test) for t in tasks]
         ).astype(float)
-        majority = {t.name: _majority(_labels(valid, t.train)) for t in tasks}
+        majority = {t.name: majority_class(labels_of(valid, t.train)) for t in tasks}
         frame["majority_correct"] = np.array([valid[i].item.label == majority[task_of[i].name] for i in test], float)
         frame["confidence"] = agrees.mean(axis=1)
         for column, task in enumerate(tasks):
@@ -201,7 +133,7 @@ class ProbingProtocol(SuiteProtocol):
             },
             "ci_note": "bootstrap over test items resampled by prompt cluster; the probes stay fixed (they are not "
             "refitted per resample), so CIs leave out the variance of fitting the probe",
-            "dimensions": {t.name: _describe(t, valid, probes[t.name], majority[t.name]) for t in tasks},
+            "dimensions": {t.name: describe_probe(t, valid, probes[t.name], majority[t.name]) for t in tasks},
             "inference_time_probing": {
                 "response_agreement": "probe d agrees with a response's reward when sign(s_d - 0.5) == "
                 "sign(reward - median test reward) != 0; s_d = the probe's expected label rescaled to [0, 1]",
@@ -220,112 +152,13 @@ class ProbingProtocol(SuiteProtocol):
         return ProtocolResult(metrics=metrics, per_item=frame, excluded=dict(sorted(excluded.items())), extra=extra)
 
 
-# --- items, scores and hidden states ------------------------------------------------------------------------------
-
-
-def _params(options: MetricOptions) -> ProbeParams:
-    try:
-        return ProbeParams.model_validate(options.params)
-    except ValidationError as error:
-        problems = "; ".join(f"metrics.params.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise SuiteError(f"protocol 'probing': {problems}") from None
-
-
-def _resolve(items: Sequence[ProbeItem], scores: Mapping[str, Score]) -> tuple[list[_Valid], Counter[str]]:
-    valid: list[_Valid] = []
-    excluded: Counter[str] = Counter()
-    width: int | None = None
-    for item in items:
-        if not isinstance(item, ProbeItem):
-            raise DataError(f"protocol 'probing' needs ProbeItems, got {type(item).__name__}", record=item.id)
-        key = ScoreRequest.of(item.prompt, item.response).key
-        score = scores.get(key)
-        if score is None:
-            excluded["missing_score"] += 1
-        elif not math.isfinite(score.value):
-            excluded["invalid_score"] += 1
-        elif score.hidden is None:
-            excluded["missing_hidden"] += 1
-        elif not np.isfinite(score.hidden).all():
-            excluded["invalid_hidden"] += 1
-        else:
-            hidden = np.asarray(score.hidden, dtype=np.float64).ravel()
-            if width is not None and hidden.shape[0] != width:
-                raise ScoreError(
-                    f"hidden states of different sizes ({width} and {hidden.shape[0]}, item {item.id}): "
-                    "scores of different models were mixed"
-                )
-            width = hidden.shape[0]
-            valid.append(_Valid(item, float(score.value), hidden, key))
-    return valid, excluded
-
-
-def _tasks(valid: list[_Valid], excluded: Counter[str]) -> tuple[list[_Task], dict[str, str]]:
-    """Dimensions in first-seen order; those lacking a train or a test item are skipped (and counted)."""
-    groups = {v.item.subset for v in valid}
-    tasks: dict[tuple[str, str], _Task] = {}
-    for index, entry in enumerate(valid):
-        item = entry.item
-        name = item.dimension if len(groups) == 1 else f"{item.subset}/{item.dimension}"
-        task = tasks.setdefault((item.subset, item.dimension), _Task(name, item.subset, item.dimension))
-        (task.train if item.split == "train" else task.test).append(index)
-    kept, skipped = [], {}
-    for task in tasks.values():
-        if not task.train:
-            excluded["no_train_split"] += len(task.test)
-            skipped[task.name] = "no train item with a valid score and hidden state"
-        elif not task.test:
-            excluded["no_test_split"] += len(task.train)
-            skipped[task.name] = "no test item with a valid score and hidden state"
-        else:
-            kept.append(task)
-    if not kept:
-        hint = (
-            "; the engine returned no hidden states (probing needs an engine that does: hf, minilm, length, random)"
-            if not valid and excluded.get("missing_hidden")
-            else ""
-        )
-        raise ScoreError(
-            f"no dimension has both train and test items with valid scores and hidden states "
-            f"({dict(sorted(excluded.items()))}){hint}"
-        )
-    return kept, skipped
-
-
-def _features(valid: list[_Valid], rows: list[int]) -> np.ndarray:
-    return np.stack([valid[i].hidden for i in rows])
-
-
-def _labels(valid: list[_Valid], rows: list[int]) -> np.ndarray:
-    return np.array([valid[i].item.label for i in rows])
-
-
-def _majority(labels: np.ndarray) -> int:
-    values, counts = np.unique(labels, return_counts=True)
-    return int(values[np.argmax(counts)])  # np.unique sorts, argmax takes the first: ties go to the smaller label
+# --- agreement of probes and reward -------------------------------------------------------------------------------
 
 
 def _agree(probe_direction: np.ndarray, reward_direction: np.ndarray) -> np.ndarray:
     """1 where a probe points the same (non-zero) way as the reward; ``reward_direction`` broadcasts over probes."""
     reward_sign = np.sign(reward_direction)[:, None]
     return ((np.sign(probe_direction) == reward_sign) & (reward_sign != 0)).astype(float)
-
-
-def _describe(task: _Task, valid: list[_Valid], probe: _Probe, majority: int) -> dict[str, Any]:
-    train, test = _labels(valid, task.train), _labels(valid, task.test)
-    return {
-        "dimension": task.dimension,
-        "subset": task.group,
-        "classes": [int(c) for c in probe.classes],
-        "setting": SETTINGS.get(len(probe.classes), f"{len(probe.classes)}-class"),
-        "n_train": len(task.train),
-        "n_test": len(task.test),
-        "train_label_counts": {str(k): int(v) for k, v in sorted(Counter(train.tolist()).items())},
-        "test_label_counts": {str(k): int(v) for k, v in sorted(Counter(test.tolist()).items())},
-        "majority_class": majority,
-        "converged": probe.converged,
-        **({} if probe.model is not None else {"note": "one class in train: the probe predicts it for every item"}),
-    }
 
 
 # --- inference-time probing: same-prompt test pairs -----------------------------------------------------------------
@@ -362,8 +195,8 @@ class _Pairs:
 
 
 def _pairs(
-    valid: list[_Valid],
-    tasks: list[_Task],
+    valid: list[ProbeRow],
+    tasks: list[ProbeTask],
     test: list[int],
     graded: np.ndarray,
     params: ProbeParams,
@@ -430,7 +263,7 @@ class _Means:
         return point, draws
 
 
-def _metrics(frame: pd.DataFrame, tasks: list[_Task], pairs: _Pairs, options: MetricOptions) -> list[MetricValue]:
+def _metrics(frame: pd.DataFrame, tasks: list[ProbeTask], pairs: _Pairs, options: MetricOptions) -> list[MetricValue]:
     means = _Means(frame["cluster"])
     columns: dict[tuple[str, str], int] = {}
     for task in tasks:
@@ -463,7 +296,7 @@ def _metrics(frame: pd.DataFrame, tasks: list[_Task], pairs: _Pairs, options: Me
         ci = (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else (None, None)
         metrics.append(MetricValue(name, float(value), ci[0], ci[1], n, method=CI_METHOD, scope=scope))
 
-    def probe_scope(scope: str, chosen: list[_Task]) -> None:
+    def probe_scope(scope: str, chosen: list[ProbeTask]) -> None:
         probe = [columns[(t.name, "probe_correct")] for t in chosen]
         major = [columns[(t.name, "majority_correct")] for t in chosen]
         n = sum(means.sizes[c] for c in probe)

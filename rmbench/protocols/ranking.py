@@ -14,25 +14,15 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
-from rmbench.protocols.aggregate import (
-    per_item_frame,
-    preference_requests,
-    require_counts,
-    require_evaluated,
-    resolve_scores,
-)
+from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
-from rmbench.requests import Score, ScoreRequest
+from rmbench.requests import Score
 
 
-class BestOfNProtocol(ItemLocalProtocol):
+class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
     """Metrics ``accuracy`` and ``mrr`` over items with 1 chosen and N ≥ 1 rejected responses."""
 
     name: ClassVar[str] = "best_of_n"
-    item_type: ClassVar[type] = PreferenceItem
-
-    def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
-        return preference_requests(items)
 
     def outcomes(
         self,
@@ -42,9 +32,7 @@ class BestOfNProtocol(ItemLocalProtocol):
         *,
         require_any: bool = False,
     ) -> ItemOutcomes:
-        for item in items:
-            require_counts(item, self.name, chosen=1, rejected=None)
-        resolved = resolve_scores(items, scores, options.aggregate, require_any=require_any)
+        resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=None, require_any=require_any)
         good = np.array([c[0] for c in resolved.chosen])
         g, t = win_tie_counts(good, padded(resolved.rejected))
         frame = per_item_frame(

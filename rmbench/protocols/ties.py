@@ -18,9 +18,9 @@ import pandas as pd
 from rmbench.errors import DataError
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import bootstrap, estimates_to_metrics
-from rmbench.protocols.aggregate import per_item_frame, preference_requests, require_counts, resolve_scores
+from rmbench.protocols.aggregate import PreferenceScoring, per_item_frame, require_counts, resolve_scores
 from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
-from rmbench.requests import Score, ScoreRequest
+from rmbench.requests import Score
 
 _ID = re.compile(r"(?:.*[^A-Za-z])?(tied|ref):(\w+)")
 WEIGHTS = {
@@ -40,14 +40,10 @@ def parse_ties_id(item_id: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-class TiesProtocol(SuiteProtocol):
+class TiesProtocol(PreferenceScoring, SuiteProtocol):
     """Metrics ``score`` (the weighted Ties score), ``tied_acc``, ``ref_acc`` and the three margin components."""
 
     name: ClassVar[str] = "ties"
-    item_type: ClassVar[type] = PreferenceItem
-
-    def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
-        return preference_requests(items)
 
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions

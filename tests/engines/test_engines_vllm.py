@@ -212,6 +212,15 @@ def test_missing_vllm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         create_engine(ModelSpec(model="any-model", engine="vllm"))
 
 
+def test_an_engine_core_start_failure_names_its_fix() -> None:
+    """Both vLLM loaders (engines and generator/log-prob LLMs) append this hint to the load error."""
+    from rmbench.engines.devices import vllm_start_hint
+
+    hint = vllm_start_hint(RuntimeError("Engine core initialization failed. See root cause above."))
+    assert 'if __name__ == "__main__":' in hint and "VLLM_ENABLE_V1_MULTIPROCESSING=0" in hint
+    assert vllm_start_hint(OSError("model not found")) == ""
+
+
 def test_vllm_engines_are_registered() -> None:
     from rmbench.engines import ENGINES
 
