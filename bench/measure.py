@@ -6,7 +6,9 @@ returns the per-request scores, so the driver can check that all scorers agree.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -18,18 +20,24 @@ from typing import Any
 MAX_LENGTH = 512
 
 
-def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
-    """Run ``bench.measure.<function>(**kwargs)`` in a fresh Python process; its result plus that process's peak
-    RSS. A failure (vLLM missing, out of memory) comes back as ``{"error": ...}`` instead of ending the benchmark.
+def run_isolated(function: str, *, timeout: float | None = None, env: dict[str, str] | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+    """Run ``bench.measure.<function>(**kwargs)`` (or ``module:function``) in a fresh Python process, with ``env``
+    added to its environment; its result plus that process's peak RSS. A failure (vLLM missing, out of memory, past
+    ``timeout`` seconds) comes back as ``{"error": ...}`` instead of ending the benchmark.
 
     A plain subprocess rather than a multiprocessing pool: pool workers are daemons, and vLLM must start its own
     engine process."""
     with tempfile.TemporaryDirectory(prefix="rmbench-measure-") as scratch:
         out = Path(scratch) / "result.json"
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.measure", function, json.dumps(kwargs), str(out)],
-            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-        )
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.measure", function, json.dumps(kwargs), str(out)],
+                cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=timeout,
+                env=None if env is None else os.environ | env,
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:.0f} s"}
         if done.returncode != 0 or not out.exists():
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             return {"error": lines[-1] if lines else f"exit status {done.returncode}"}
@@ -38,7 +46,12 @@ def run_isolated(function: str, **kwargs: Any) -> dict[str, Any]:
 
 def _main(argv: list[str]) -> int:
     function, kwargs, out = argv
-    result = globals()[function](**json.loads(kwargs))
+    if ":" in function:
+        module, name = function.split(":")
+        run = getattr(importlib.import_module(module), name)
+    else:
+        run = globals()[function]
+    result = run(**json.loads(kwargs))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(out).write_text(json.dumps(result), encoding="utf-8")
     return 0
