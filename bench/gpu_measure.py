@@ -18,11 +18,13 @@ GIB = 1024**3
 
 
 class MemoryPeak:
-    """Peak device memory in use on every visible GPU while the block runs, sampled every 50 ms through NVML (so
-    it sees vLLM's engine processes too) less what was in use before; ``None`` without NVML or a GPU."""
+    """Device memory in use on the visible GPUs (summed) while the block runs, sampled every 50 ms through NVML, so
+    it sees vLLM's engine processes too: ``peak_gib`` is the peak in use (loaded weights included), ``added_gib``
+    that less what was in use when the block began (what scoring added). ``None`` without NVML or a GPU."""
 
     def __init__(self) -> None:
         self.peak_gib: float | None = None
+        self.added_gib: float | None = None
         self._stop = threading.Event()
         self._handles: list[Any] = []
         try:
@@ -57,7 +59,8 @@ class MemoryPeak:
             self._stop.set()
             self._thread.join()
             self._max = max(self._max, self._used())
-            self.peak_gib = (self._max - self._base) / GIB
+            self.peak_gib = self._max / GIB
+            self.added_gib = (self._max - self._base) / GIB
 
 
 def _torch_peak_gib() -> float | None:
@@ -106,8 +109,9 @@ def score_rmbench(model: str, workload: str, engine: str, max_length: int, dtype
     spec = ModelSpec(model=model, engine=engine, max_length=max_length, dtype=dtype)
     scorer: Any = create_executor("ray", spec, workers=workers) if workers else create_engine(spec)
     warm = [ScoreRequest((("user", "warm up"),), f"warm up {i}") for i in range(2)]
-    score_requests(warm, scorer, ScoreCache(Path(cache_dir) / "warm.sqlite"), show_progress=False)
-    cache = ScoreCache(Path(cache_dir) / f"{engine}-{workers or 1}-{os.environ.get('RMBENCH_VLLM_TENSOR_PARALLEL_SIZE', 1)}.sqlite")
+    score_requests(warm, scorer, ScoreCache(Path(cache_dir) / f"warm-{os.getpid()}.sqlite"), show_progress=False)
+    cache = ScoreCache(Path(cache_dir) / f"cold-{os.getpid()}.sqlite")  # every scorer starts cold
+    before = scorer.info()
     with MemoryPeak() as memory:
         start = time.perf_counter()
         scores, stats = score_requests(requests, scorer, cache, show_progress=False)
@@ -123,12 +127,15 @@ def score_rmbench(model: str, workload: str, engine: str, max_length: int, dtype
         "batches": stats.batches,
         "padding_efficiency": stats.padding_efficiency if engine == "hf" else None,  # vLLM packs without padding
         "gpu_peak_gib": memory.peak_gib,
+        "gpu_added_gib": memory.added_gib,
         "torch_peak_gib": _torch_peak_gib(),
         "scores": [scores[r.key].value for r in requests],
         "engine_info": {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool))},
     }
-    if "prefix_cache_hit_tokens" in info:  # vLLM: the prompt tokens its prefix cache served were not computed
-        result["computed_tokens"] = int(info["prompt_tokens"]) - int(info["prefix_cache_hit_tokens"])
+    if "prefix_cache_hit_tokens" in info and not workers:  # Ray actors' counts stay on the actors
+        # vLLM: the prompt tokens its prefix cache served were not computed (warm-up tokens not counted)
+        computed = int(info["prompt_tokens"]) - int(info["prefix_cache_hit_tokens"])
+        result["computed_tokens"] = computed - (int(before["prompt_tokens"]) - int(before["prefix_cache_hit_tokens"]))
     close = getattr(scorer, "close", None)
     if close is not None:  # vLLM and Ray: stop their processes now, not in interpreter teardown
         close()
@@ -167,6 +174,7 @@ def score_reference(model: str, workload: str, max_length: int, dtype: str, batc
         "requests": len(requests),
         "tokens": tokens,
         "gpu_peak_gib": memory.peak_gib,
+        "gpu_added_gib": memory.added_gib,
         "torch_peak_gib": _torch_peak_gib(),
         "scores": scores,
         "engine_info": {"device": device, "dtype": dtype, "batch_size": batch_size, "order": "data order"},
