@@ -35,6 +35,35 @@ def test_non_embedding_params_match_the_8b_model() -> None:
     assert config.num_key_value_heads < config.num_attention_heads  # GQA
 
 
+def test_model_is_built_in_the_asked_dtype_with_gqa(tmp_path: Path) -> None:
+    """The 8b config builds in bf16 on the GPU; the same builder, tiny and on CPU, must honour the dtype too."""
+    pytest.importorskip("torch")
+    import transformers
+
+    path = models.build_llama_shape(tmp_path / "m", models.LLAMA_TINY, device="cpu", dtype="bfloat16")
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    assert config["num_key_value_heads"] < config["num_attention_heads"] and len(config["id2label"]) == 1
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+    assert {str(p.dtype) for p in model.parameters()} == {"torch.bfloat16"}
+    assert models.non_embedding_params(config) == sum(p.numel() for p in model.parameters()) - (
+        model.model.embed_tokens.weight.numel()
+    )
+
+
+def test_rates_and_peak_share_worked_example() -> None:
+    """2 × 1e9 params × 5,000 tokens in 2 s = 5 TFLOP/s: 50% of a 10 TFLOP/s card, 25% of two."""
+    row = {"seconds": 2.0, "requests": 100, "tokens": 5000, "computed_tokens": 4000}
+    gpu._rates(row, 10**9, 10e12, 1)
+    assert (row["requests_per_s"], row["tokens_per_s"], row["model_flops_per_s"]) == (50.0, 2500.0, 5e12)
+    assert row["peak_share"] == pytest.approx(0.5) and row["computed_peak_share"] == pytest.approx(0.4)
+    two = {"seconds": 2.0, "requests": 100, "tokens": 5000}
+    gpu._rates(two, 10**9, 10e12, 2)
+    assert two["peak_share"] == pytest.approx(0.25) and "computed_peak_share" not in two
+    cpu = {"seconds": 2.0, "requests": 100, "tokens": 5000}
+    gpu._rates(cpu, 10**9, None, 1)
+    assert cpu["peak_share"] is None
+
+
 def test_score_agreement_worked_example() -> None:
     a = [1.0, 0.0, 2.0, 2.0, 5.0]
     b = [1.5, 0.0, 2.0, 2.25, 5.0]
