@@ -37,7 +37,7 @@ from rich.table import Table
 from bench import models
 from bench.data import hh_path
 from bench.measure import run_isolated
-from bench.workload import build_workload
+from bench.workload import build_workload, requests_to_json
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"vllm_over_hf": 5.0, "vllm_peak_share": 0.40, "verdict_agreement": 0.995}
@@ -143,9 +143,7 @@ def score_agreement(a: list[float], b: list[float], pairs: list[tuple[int, int]]
 
 
 def _write_workload(requests: list[Any], path: Path) -> str:
-    from bench.workload import Workload
-
-    path.write_text(json.dumps(Workload(requests, [], "").to_json()), encoding="utf-8")
+    path.write_text(json.dumps(requests_to_json(requests)), encoding="utf-8")
     return str(path)
 
 

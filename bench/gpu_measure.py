@@ -148,6 +148,8 @@ def score_reference(model: str, workload: str, max_length: int, dtype: str, batc
     import torch
     import transformers
 
+    from bench.measure import reference_pass
+
     requests = _load_workload(workload)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = transformers.AutoTokenizer.from_pretrained(model)
@@ -157,22 +159,15 @@ def score_reference(model: str, workload: str, max_length: int, dtype: str, batc
     classifier = classifier.to(device).eval()
     with torch.inference_mode():  # first-call kernel setup, outside the timing (rmbench gets the same)
         classifier(**tokenizer(["warm up"] * 2, padding=True, return_tensors="pt").to(device))
-    tokens = 0
-    scores: list[float] = []
     with MemoryPeak() as memory:
         start = time.perf_counter()
-        with torch.inference_mode():
-            texts = [tokenizer.apply_chat_template(r.messages(), tokenize=False) for r in requests]
-            for i in range(0, len(texts), batch_size):
-                inputs = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length,
-                                   return_tensors="pt").to(device)
-                tokens += int(inputs["attention_mask"].sum())
-                scores.extend(classifier(**inputs).logits[:, 0].float().tolist())
+        scores, tokens, padded = reference_pass(classifier, tokenizer, requests, batch_size, max_length, device)
         seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
         "requests": len(requests),
         "tokens": tokens,
+        "padding_efficiency": tokens / padded,
         "gpu_peak_gib": memory.peak_gib,
         "gpu_added_gib": memory.added_gib,
         "torch_peak_gib": _torch_peak_gib(),

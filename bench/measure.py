@@ -75,19 +75,10 @@ def reference_loop(model: str, n_pairs: int, batch_size: int = 8) -> dict[str, A
     classifier = transformers.AutoModelForSequenceClassification.from_pretrained(model, dtype=torch.float32).eval()
     pairs = _pairs(n_pairs)
     requests = [c for c, _ in pairs] + [r for _, r in pairs]
-    real = padded = 0
-    scores: list[float] = []
     with torch.inference_mode():  # first-call kernel setup, outside the timing (rmbench gets the same)
         classifier(**tokenizer(["warm up"] * 2, padding=True, return_tensors="pt"))
     start = time.perf_counter()
-    with torch.inference_mode():
-        texts = [tokenizer.apply_chat_template(r.messages(), tokenize=False) for r in requests]
-        for i in range(0, len(texts), batch_size):
-            inputs = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=MAX_LENGTH,
-                               return_tensors="pt")
-            real += int(inputs["attention_mask"].sum())
-            padded += int(inputs["attention_mask"].numel())
-            scores.extend(classifier(**inputs).logits[:, 0].tolist())
+    scores, real, padded = reference_pass(classifier, tokenizer, requests, batch_size, MAX_LENGTH)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
@@ -96,6 +87,25 @@ def reference_loop(model: str, n_pairs: int, batch_size: int = 8) -> dict[str, A
         "real_tokens": real,
         "scores": dict(zip([r.key for r in requests], scores)),
     }
+
+
+def reference_pass(classifier: Any, tokenizer: Any, requests: list[Any], batch_size: int, max_length: int,
+                   device: str = "cpu") -> tuple[list[float], int, int]:
+    """The reference loop's scoring: chat-templated texts in data order, ``batch_size`` at a time, each batch padded
+    to its longest member; (scores, real tokens, padded tokens)."""
+    import torch
+
+    real = padded = 0
+    scores: list[float] = []
+    with torch.inference_mode():
+        texts = [tokenizer.apply_chat_template(r.messages(), tokenize=False) for r in requests]
+        for i in range(0, len(texts), batch_size):
+            inputs = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length,
+                               return_tensors="pt").to(device)
+            real += int(inputs["attention_mask"].sum())
+            padded += int(inputs["attention_mask"].numel())
+            scores.extend(classifier(**inputs).logits[:, 0].float().tolist())
+    return scores, real, padded
 
 
 def rmbench_scoring(model: str, n_pairs: int, cache_dir: str, engine: str = "hf", token_budget: int | None = None,

@@ -34,11 +34,16 @@ class Workload:
     source: str
 
     def to_json(self) -> list[list[object]]:
-        return [[[list(turn) for turn in r.prompt], r.response] for r in self.requests]
+        return requests_to_json(self.requests)
+
+
+def requests_to_json(requests: list[ScoreRequest]) -> list[list[object]]:
+    """(prompt turns, response) rows, for handing requests to a measuring process."""
+    return [[[list(turn) for turn in r.prompt], r.response] for r in requests]
 
 
 def requests_from_json(rows: list[list[Any]]) -> list[ScoreRequest]:
-    """The requests ``Workload.to_json`` wrote (for the measuring processes)."""
+    """The requests ``requests_to_json`` wrote."""
     requests = []
     for prompt, response in rows:
         turns = tuple((str(turn[0]), str(turn[1])) for turn in prompt)
