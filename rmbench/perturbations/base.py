@@ -91,7 +91,7 @@ class PerturbationSpec:
             raise SuiteError(f"perturbation '{text}': unknown side '{side}'; known: {', '.join(SIDES)}")
         if perturbation.target == "prompt" and side != "both":
             raise SuiteError(f"perturbation '{text}': '{name}' rewrites the shared prompt, so it has no side")
-        return cls(PERTURBATIONS.canonical(name), side)  # type: ignore[arg-type]
+        return cls(PERTURBATIONS.canonical(name), side)
 
 
 def parse_specs(texts: Sequence[str]) -> list[PerturbationSpec]:
