@@ -38,11 +38,19 @@ def _boxed_spans(text: str) -> list[tuple[int, int, str]]:
 
 
 def final_answer_span(text: str) -> tuple[int, int, str] | None:
-    """The last final answer written as ``\\boxed{x}``, "The answer is x" or "# Answer\\n\\nx": (start, end, x)."""
+    """The last final answer written as ``\\boxed{x}``, "The answer is x" or "# Answer\\n\\nx": (start, end, x); a
+    boxed answer inside a sentence ("The answer is $\\boxed{x}$.") is x, and the span the whole sentence."""
     spans = _boxed_spans(text)
     spans += [(m.start(), m.end(), m.group("answer")) for m in _SENTENCE.finditer(text)]
     spans += [(m.start(), m.end(), m.group("answer")) for m in _HEADING.finditer(text)]
-    return max(spans, key=lambda s: s[0]) if spans else None
+    if not spans:
+        return None
+    # The last statement; of statements ending together, the outermost ("The answer is \\boxed{x}." is one).
+    start, end, answer = max(spans, key=lambda s: (s[1], -s[0]))
+    inner = _boxed_spans(answer.strip().strip("$"))
+    if len(inner) == 1 and inner[0][0] == 0 and inner[0][1] == len(answer.strip().strip("$")):
+        answer = inner[0][2]
+    return start, end, answer
 
 
 def final_answer(text: str) -> str | None:
