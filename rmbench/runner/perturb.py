@@ -58,12 +58,13 @@ def check_perturbable(protocol: ScoringProtocol, needs: Capabilities, specs: lis
 
 def run_perturbations(
     run: PerturbationRun, original: ProtocolResult, specs: list[PerturbationSpec], timings: dict[str, float]
-) -> list[dict[str, Any]]:
-    """One record per perturbation (results.json's ``perturbations``), in the order given."""
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """One record per perturbation (results.json's ``perturbations``), in the order given, and per perturbation
+    label what its pass scored and found in the cache (for run.json)."""
     from rmbench.runner.loop import score_and_evaluate
 
     metric = check_perturbable(run.protocol, run.needs, specs)
-    records = []
+    records, scoring = [], {}
     for spec in specs:
         perturbed = score_and_evaluate(
             run.suite, run.protocol, run.needs, run.options, run.executors, run.cache, run.scratch,
@@ -72,7 +73,8 @@ def run_perturbations(
         )
         run.scratch.unlink(missing_ok=True)
         records.append(paired_record(spec, metric, original, perturbed.result, run.options))
-    return records
+        scoring[spec.label] = {"cache_hits": perturbed.stats.cache_hits, "scored": perturbed.stats.scored}
+    return records, scoring
 
 
 def paired_record(

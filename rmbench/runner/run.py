@@ -97,13 +97,15 @@ def run_suite(config: RunConfig) -> RunOutcome:
                         f"{evaluated.result.excluded or 'no items'}; "
                         "nothing was written (scores computed so far are kept in the cache)"
                     )
-                perturbed = None
+                perturbed, perturbed_scoring = None, None
                 if perturbations:
                     clock = time.perf_counter()
                     scratch = temporary_beside(config.cache.parent / PERTURBED_SCORES)
                     rerun = PerturbationRun(suite, protocol, needs, options, executors, cache, scratch, loop_options)
                     try:
-                        perturbed = run_perturbations(rerun, evaluated.result, perturbations, {})
+                        perturbed, perturbed_scoring = run_perturbations(
+                            rerun, evaluated.result, perturbations, {}
+                        )
                     finally:
                         scratch.unlink(missing_ok=True)
                     timings["perturbations_s"] = time.perf_counter() - clock
@@ -137,6 +139,7 @@ def run_suite(config: RunConfig) -> RunOutcome:
                 executor=engine.describe(),
                 engines_loaded=[label for label, executor in executors.items() if executor.loaded],
                 cache=str(config.cache),
+                **({"perturbations": perturbed_scoring} if perturbed_scoring else {}),
             )
         write_run_directory(out, results, evaluated.result, scores_file, {}, execution)
     finally:

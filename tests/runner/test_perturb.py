@@ -106,6 +106,7 @@ def test_original_is_free_from_the_cache_and_a_rerun_is_identical(tmp_path: Path
     assert run["cache_hits"] == first["counts"]["unique_requests"]  # the original pass scored nothing
     # Only the rewritten rejected responses are new.
     assert _cache_rows(tmp_path / "cache.sqlite") == rows + len({r["rejected"] for r in RECORDS})
+    assert run["perturbations"]["markdown_add:rejected"] == {"cache_hits": len(RECORDS), "scored": len(RECORDS)}
     assert first["metrics"] == plain["metrics"] and first["suite"] == plain["suite"]
     again, _ = run_to(tmp_path / "again", *args, "--perturb", "markdown_add:rejected")
     assert again["perturbations"] == first["perturbations"]
