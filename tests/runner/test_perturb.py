@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -58,37 +59,48 @@ def length_outcomes(items: list[PreferenceItem]) -> np.ndarray:
     return pairwise_outcome(chosen, rejected, "expected")
 
 
-def test_length_baseline_moves_exactly_as_its_definition_predicts(tmp_path: Path) -> None:
-    suite = write_suite(tmp_path, RECORDS, name="perturb-pairs")
-    specs = every_spec()
-    results, _ = run_to(tmp_path / "run", "--suite", str(suite), "--engine", "length", "--perturb", ",".join(specs))
-    records = {r["label"]: r for r in results["perturbations"]}
-    assert list(records) == specs  # one record per rewrite, in the order asked
-
+@pytest.fixture(scope="module")
+def length_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list[PreferenceItem]]:
+    """One length-baseline run under every rewrite and side: (run directory, records by label, the items)."""
+    root = tmp_path_factory.mktemp("perturbed")
+    suite = write_suite(root, RECORDS, name="perturb-pairs")
+    results, _ = run_to(root / "run", "--suite", str(suite), "--engine", "length", "--perturb", ",".join(every_spec()))
     (items,) = list(iter_item_chunks(load_suite(suite), None, None, chunk_items=100))
+    return root / "run", {r["label"]: r for r in results["perturbations"]}, items
+
+
+@pytest.mark.parametrize("label", every_spec())
+def test_length_baseline_moves_exactly_as_its_definition_predicts(
+    label: str, length_run: tuple[Path, dict[str, Any], list[PreferenceItem]]
+) -> None:
+    _, records, items = length_run
     original = length_outcomes(items)
-    for label in specs:
-        spec = PerturbationSpec.parse(label)
-        predicted = length_outcomes(perturb_items(items, spec, PERTURBATION_SEED))
-        record = records[label]
-        assert record["original"] == pytest.approx(original.mean())
-        assert record["perturbed"] == pytest.approx(predicted.mean()), label
-        assert record["change"] == pytest.approx(predicted.mean() - original.mean()), label
-        assert record["flips"] == int(np.count_nonzero(predicted != original)), label
-        assert record["flip_rate"] == pytest.approx(record["flips"] / len(items))
-        assert record["n"] == len(items) and record["metric"] == "accuracy"
-        if record["change"] != 0:
-            assert record["change_ci_low"] <= record["change"] <= record["change_ci_high"]
+    predicted = length_outcomes(perturb_items(items, PerturbationSpec.parse(label), PERTURBATION_SEED))
+    record = records[label]
+    assert record["original"] == pytest.approx(original.mean())
+    assert record["perturbed"] == pytest.approx(predicted.mean())
+    assert record["change"] == pytest.approx(predicted.mean() - original.mean())
+    assert record["flips"] == int(np.count_nonzero(predicted != original))
+    assert record["flip_rate"] == pytest.approx(record["flips"] / len(items))
+    assert record["n"] == len(items) and record["metric"] == "accuracy"
+    if record["change"] != 0:
+        assert record["change_ci_low"] <= record["change"] <= record["change_ci_high"]
     # What the definition says without computing: length reads no prompt, and a sentence appended to both
-    # responses lengthens both alike.
-    for label in ("prompt_paraphrase", "chat_format", "neutral_sentence"):
-        assert records[label]["flips"] == 0 and records[label]["change"] == 0
-    assert records["neutral_sentence:rejected"]["change"] <= 0 <= records["neutral_sentence:chosen"]["change"]
-    assert any(records[label]["flips"] for label in specs)  # the fixture does make some rewrites matter
-    report = (tmp_path / "run" / "report.md").read_text()
+    # responses lengthens both alike, to the rejected side only can only hurt.
+    if label in ("prompt_paraphrase", "chat_format", "neutral_sentence"):
+        assert record["flips"] == 0 and record["change"] == 0
+    if label == "neutral_sentence:rejected":
+        assert record["change"] <= 0
+
+
+def test_perturbed_run_reports_every_rewrite(length_run: tuple[Path, dict[str, Any], list[PreferenceItem]]) -> None:
+    run, records, _ = length_run
+    assert list(records) == every_spec()  # one record per rewrite, in the order asked
+    assert any(record["flips"] for record in records.values())  # the fixture does make some rewrites matter
+    report = (run / "report.md").read_text()
     assert "## Under meaning-preserving rewrites" in report and "| markdown_add:rejected | accuracy |" in report
-    assert (tmp_path / "run" / "perturbations.png").stat().st_size > 0
-    assert read_results(tmp_path / "run").perturbations is not None  # the typed contract reads it back
+    assert (run / "perturbations.png").stat().st_size > 0
+    assert read_results(run).perturbations is not None  # the typed contract reads it back
 
 
 def _cache_rows(cache: Path) -> int:
