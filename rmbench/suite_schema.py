@@ -180,6 +180,11 @@ class Suite(_Strict):
     metrics: MetricOptions = Field(
         default_factory=lambda: MetricOptions.model_validate({}), description="Tie policy, aggregation, sections..."
     )
+    perturbations: list[str] = Field(
+        default_factory=list,
+        description="Meaning-preserving rewrites scored beside the items by default, each 'name' or 'name:side' "
+        "(``rmbench perturbations`` lists them); ``--perturb`` replaces the list.",
+    )
 
     _origin: str = PrivateAttr("<memory>")
 
@@ -188,6 +193,18 @@ class Suite(_Strict):
     def _known_protocol(cls, value: str) -> str:
         if value not in PROTOCOLS:
             raise ValueError(_unknown("protocol", value, PROTOCOLS))
+        return value
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, value: list[str]) -> list[str]:
+        from rmbench.errors import SuiteError
+        from rmbench.perturbations import parse_specs
+
+        try:
+            parse_specs(value)
+        except SuiteError as error:
+            raise ValueError(str(error)) from None
         return value
 
     @field_validator("fields")
@@ -231,8 +248,9 @@ class Suite(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical validated content. Comments, key order, quoting and the documentation-only
-        ``description`` / ``citation`` do not change it; anything that changes items or metrics does."""
-        content = self.model_dump(mode="json", exclude={"description", "citation"})
+        ``description`` / ``citation`` and the ``perturbations`` do not change it; anything that changes items or metrics does."""
+        # Perturbations add results beside the suite's own and change none of its numbers: not part of the hash.
+        content = self.model_dump(mode="json", exclude={"description", "citation", "perturbations"})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

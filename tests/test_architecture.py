@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "rmbench.transforms",
             "rmbench.transforms_bon",
             "rmbench.generators",
+            "rmbench.perturbations",
         ],
     ),
     ("metrics", ["rmbench.metrics"]),

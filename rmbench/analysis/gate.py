@@ -95,9 +95,12 @@ def run_gate(
     alpha: float = DEFAULT_ALPHA,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    max_perturbation_drop: float | None = None,
 ) -> GateResult:
     if max_drop < 0:
         raise RmbenchError(f"--max-drop {max_drop}: the tolerance cannot be negative")
+    if max_perturbation_drop is not None and max_perturbation_drop < 0:
+        raise RmbenchError(f"--max-perturbation-drop {max_perturbation_drop}: the tolerance cannot be negative")
     if not 0 < alpha < 1:
         raise RmbenchError(f"--alpha {alpha}: must be between 0 and 1")
     candidate, baseline = load_run(candidate_path), load_run(baseline_path)
@@ -164,10 +167,40 @@ def run_gate(
             if paired:
                 notes.append(f"'{name}' ({scope}) has no per-item column: gated unpaired from the reported CIs")
             checks.append(_unpaired(declaration, name, scope, candidate, baseline, max_drop, alpha))
+    if max_perturbation_drop is not None:
+        checks += _perturbation_checks(candidate, max_perturbation_drop, alpha)
+        notes.append(
+            f"perturbation rows: the candidate under each rewrite against its own original items (tolerance "
+            f"{max_perturbation_drop:g}; paired CI and p-value as recorded in its results.json)"
+        )
     skipped = _not_gated_by_default(candidate, baseline) if not metrics else []
     if skipped:
         notes.append(f"not gated by default (fitted parameters, baselines, context): {', '.join(skipped)}")
     return GateResult(candidate.path, baseline.path, candidate.suite.model_dump(), max_drop, alpha, checks, notes)
+
+
+def _perturbation_checks(candidate: LoadedRun, max_drop: float, alpha: float) -> list[GateCheck]:
+    """One check per perturbation of the candidate: does the rewrite drop the headline metric by more than
+    ``max_drop``, significantly? A run without perturbations is unusable input, never a vacuous pass."""
+    records = candidate.results.perturbations
+    if not records:
+        raise RmbenchError(
+            f"gate input unusable: --max-perturbation-drop needs perturbations, and {candidate.path} has none "
+            "(run it with --perturb or a suite with perturbations:)"
+        )
+    checks = []
+    for record in records:
+        if record.p_drop is None:
+            raise RmbenchError(
+                f"gate input unusable: perturbation '{record.label}' of {candidate.path} has no bootstrap p-value "
+                "(run with bootstrap resamples)"
+            )
+        checks.append(
+            _verdict(record.metric, _gateable(candidate, record.metric), f"perturbation:{record.label}",
+                     record.original, record.perturbed, record.change_ci_low, record.change_ci_high, record.p_drop,
+                     None, "paired", record.n, max_drop, alpha)
+        )
+    return checks
 
 
 def _gateable(run: LoadedRun, name: str) -> MetricDeclaration:

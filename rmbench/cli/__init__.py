@@ -33,6 +33,7 @@ def _register() -> None:
     app.command("run")(run_cmd.run)
     app.command("engines")(run_cmd.engines)
     app.command("protocols")(run_cmd.protocols)
+    app.command("perturbations")(run_cmd.perturbations)
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
     app.command("rescore")(rescore_cmd.rescore)
     app.add_typer(suites_cmd.app, name="suites")

@@ -178,6 +178,11 @@ def gate(
     alpha: float = typer.Option(GATE_ALPHA, help="Significance level of the one-sided test for a drop."),
     resamples: int = typer.Option(PAIRED_RESAMPLES, help=f"Paired bootstrap resamples (≥ {MIN_RESAMPLES})."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
+    max_perturbation_drop: float | None = typer.Option(
+        None,
+        help="Also fail when a perturbation of the candidate (run --perturb) drops its headline metric below the "
+        "candidate's own original by more than this, significantly at --alpha.",
+    ),
     summary_md: Path | None = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
     junit: Path | None = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
 ) -> None:
@@ -188,7 +193,8 @@ def gate(
 
     try:
         result = run_gate(
-            candidate, baseline, metrics=metric or None, max_drop=max_drop, alpha=alpha, resamples=resamples, seed=seed
+            candidate, baseline, metrics=metric or None, max_drop=max_drop, alpha=alpha, resamples=resamples,
+            seed=seed, max_perturbation_drop=max_perturbation_drop,
         )
     except RmbenchError as exc:
         # CI pages should say why nothing was compared, not just show a red exit code.

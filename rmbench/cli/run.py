@@ -81,12 +81,18 @@ def run(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Show progress bars (default $RMBENCH_SHOW_PROGRESS, else on)."
     ),
+    perturb: list[str] | None = typer.Option(
+        None,
+        "--perturb",
+        help="Also score the suite under meaning-preserving rewrites: NAME[:both|chosen|rejected][,...] "
+        "(rmbench perturbations lists them; replaces the suite's perturbations:; 'none' for none).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of a table."),
 ) -> None:
     """Score a model on a suite and write a run directory (results.json, scores.parquet, report.md)."""
     from rmbench.atomic import dumps_json
     from rmbench.protocols.base import MetricOptions
-    from rmbench.results.markdown import console_table
+    from rmbench.results.markdown import console_table, perturbation_table
     from rmbench.runner.run import run_suite
 
     spec_flags: dict[str, Any] = {
@@ -124,6 +130,7 @@ def run(
         "workers": workers,
         "ray_address": ray_address,
         "show_progress": False if json_out else progress,
+        "perturbations": None if perturb is None else [p for p in perturb if p.strip().lower() != "none"],
     }
     config = validated(
         RunConfig,
@@ -136,13 +143,21 @@ def run(
             "engine_parity": parity,
             **_given(run_flags),
         },
-        {"token_budget": "--batch-tokens", "show_progress": "--progress", "engine_parity": "--parity"},
+        {
+            "token_budget": "--batch-tokens",
+            "show_progress": "--progress",
+            "engine_parity": "--parity",
+            "perturbations": "--perturb",
+        },
     )
     outcome = run_suite(config)
     if json_out:
         typer.echo(dumps_json(outcome.results))
         return
     console.print(console_table(outcome.results))
+    perturbed = perturbation_table(outcome.results)
+    if perturbed is not None:
+        console.print(perturbed)
     hits, unique = outcome.execution["cache_hits"], outcome.results["counts"]["unique_requests"]
     console.print(f"cache hits {hits}/{unique} · run directory [bold]{outcome.out}[/]", highlight=False)
 
@@ -181,6 +196,13 @@ def protocols() -> None:
     from rmbench.protocols import PROTOCOLS
 
     _listing(PROTOCOLS)
+
+
+def perturbations() -> None:
+    """List the meaning-preserving rewrites (--perturb NAME[:side], a suite's ``perturbations:``)."""
+    from rmbench.perturbations import PERTURBATIONS
+
+    _listing(PERTURBATIONS)
 
 
 def _listing(registry: Registry[Any]) -> None:

@@ -76,6 +76,9 @@ class ScoringProtocol(abc.ABC):
 
     name: ClassVar[str]
     item_type: ClassVar[type]
+    #: The per-item column that is this protocol's headline outcome (pairwise accuracy, the RM-Bench grid score);
+    #: protocols with one can be run under perturbations (``rmbench.runner.perturb``), which pair it item by item.
+    headline: ClassVar[str | None] = None
     #: Protocols that read the RM's hidden states (probing) set this; the scheduler then caches them too.
     needs_hidden: ClassVar[bool] = False
 

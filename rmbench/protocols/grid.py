@@ -29,6 +29,7 @@ class StyleGridProtocol(PreferenceScoring, SuiteProtocol):
     """Metrics ``hard``, ``normal``, ``easy`` and ``score`` = mean(hard, normal, easy); the grid in extra."""
 
     name: ClassVar[str] = "rmbench_grid"
+    headline: ClassVar[str | None] = "score"
 
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions

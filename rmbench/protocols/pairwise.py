@@ -22,6 +22,7 @@ class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
     """Metric ``accuracy``: per item 1 / 0.5 / 0 (expected tie policy) or 1 / 0 (strict)."""
 
     name: ClassVar[str] = "pairwise"
+    headline: ClassVar[str | None] = "accuracy"
 
     def outcomes(
         self,

@@ -23,6 +23,7 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
     """Metrics ``accuracy`` and ``mrr`` over items with 1 chosen and N ≥ 1 rejected responses."""
 
     name: ClassVar[str] = "best_of_n"
+    headline: ClassVar[str | None] = "accuracy"
 
     def outcomes(
         self,

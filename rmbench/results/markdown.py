@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from rmbench.results.io import as_results
-from rmbench.results.schema import MetricRecord, RunResults
+from rmbench.results.schema import MetricRecord, PerturbationRecord, RunResults
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -76,5 +76,51 @@ def markdown_report(document: RunResults | Mapping[str, Any]) -> str:
     ]
     for metric in _ordered(results.metrics):
         lines.append(f"| {metric.scope} | {metric.name} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |")
+    if results.perturbations:
+        lines += ["", *perturbation_markdown(results.perturbations)]
     lines += ["", f"Model fingerprint `{results.model.fingerprint}`; suite hash `{results.suite.content_hash}`."]
     return "\n".join(lines) + "\n"
+
+
+PERTURBATION_COLUMNS = ("rewrite", "metric", "original", "perturbed", "95% CI", "change", "change 95% CI", "flip rate", "n")
+
+
+def _interval(low: float | None, high: float | None, sign: bool = False) -> str:
+    if low is None or high is None:
+        return "—"
+    return f"[{low:+.4f}, {high:+.4f}]" if sign else f"[{low:.4f}, {high:.4f}]"
+
+
+def perturbation_rows(records: list[PerturbationRecord]) -> list[tuple[str, ...]]:
+    """One row per rewrite: the metric before and after, the paired change with its CI, the flip rate."""
+    return [
+        (
+            r.label, r.metric, _fmt(r.original), _fmt(r.perturbed), _interval(r.perturbed_ci_low, r.perturbed_ci_high),
+            f"{r.change:+.4f}", _interval(r.change_ci_low, r.change_ci_high, sign=True), _fmt(r.flip_rate, 3), str(r.n),
+        )
+        for r in records
+    ]
+
+
+def perturbation_markdown(records: list[PerturbationRecord]) -> list[str]:
+    """The perturbation table of report.md."""
+    lines = [
+        "## Under meaning-preserving rewrites",
+        "",
+        "| " + " | ".join(PERTURBATION_COLUMNS) + " |",
+        "|---|---|---:|---:|---|---:|---|---:|---:|",
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in perturbation_rows(records)]
+
+
+def perturbation_table(document: RunResults | Mapping[str, Any]) -> Table | None:
+    """The perturbation table for the console; None when the run had none."""
+    results = as_results(document)
+    if not results.perturbations:
+        return None
+    table = Table(title="under meaning-preserving rewrites (paired with the original)")
+    for column in PERTURBATION_COLUMNS:
+        table.add_column(column, justify="left" if column in ("rewrite", "metric") or "CI" in column else "right")
+    for row in perturbation_rows(results.perturbations):
+        table.add_row(*row)
+    return table

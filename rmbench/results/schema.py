@@ -133,6 +133,29 @@ class Counts(_Record):
     invalid_scores: int
 
 
+class PerturbationRecord(_Record):
+    """The suite under one meaning-preserving rewrite, paired item by item with the original (rmbench.runner.perturb)."""
+
+    name: str = Field(description="The rewrite (``rmbench perturbations`` lists them).")
+    side: Literal["both", "chosen", "rejected"] = Field(description="Which responses were rewritten.")
+    label: str = Field(description="``name`` or ``name:side``: how the run was asked for it.")
+    target: Literal["response", "prompt"] = Field(description="What the rewrite changes.")
+    metric: str = Field(description="The protocol's headline per-item outcome that is paired.")
+    n: int = Field(ge=0, description="Items evaluated both with and without the rewrite.")
+    original: Number = Field(description="The metric on those items, original texts.")
+    perturbed: Number = Field(description="The metric on those items, rewritten texts.")
+    perturbed_ci_low: Number | None
+    perturbed_ci_high: Number | None
+    change: Number = Field(description="perturbed − original.")
+    change_ci_low: Number | None = Field(description="Paired cluster bootstrap CI of the change.")
+    change_ci_high: Number | None
+    p_drop: Number | None = Field(description="One-sided bootstrap p-value that the rewrite lowers the metric.")
+    flip_rate: Number = Field(description="Share of items whose outcome changed under the rewrite.")
+    flips: int = Field(ge=0)
+    excluded: dict[str, int] = Field(description="Rewritten items left out, by reason.")
+    method: str
+
+
 class GitState(_Record):
     commit: str | None
     dirty: bool | None
@@ -149,7 +172,7 @@ class Environment(_Record):
 class RunResults(_Record):
     """A run's results.json."""
 
-    omit_when_unset: ClassVar[frozenset[str]] = frozenset({"models"})
+    omit_when_unset: ClassVar[frozenset[str]] = frozenset({"models", "perturbations"})
 
     schema_version: Literal[1] = Field(description=f"Version of this contract ({RESULTS_SCHEMA_VERSION}).")
     rmbench_version: str
@@ -167,6 +190,9 @@ class RunResults(_Record):
     counts: Counts
     extra: dict[str, Any] = Field(description="Protocol-specific details (grids, curves, fits, notes).")
     environment: Environment
+    perturbations: list[PerturbationRecord] | None = Field(
+        None, description="The suite under meaning-preserving rewrites (absent when the run had none)."
+    )
 
     @field_validator("metric_options", mode="before")
     @classmethod

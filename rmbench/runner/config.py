@@ -72,6 +72,11 @@ class RunConfig(BaseModel):
         CHUNK_ITEMS, gt=0, description="Items scored and evaluated at a time by streaming protocols."
     )
     show_progress: bool = Field(True, description="Progress bars ($RMBENCH_SHOW_PROGRESS).")
+    perturbations: list[str] | None = Field(
+        None,
+        description="Meaning-preserving rewrites to score beside the original, 'name' or 'name:side' "
+        "(rmbench.perturbations); default the suite's `perturbations:`, [] for none.",
+    )
     engine_parity: bool = Field(True, description="vLLM runs: check against hf on a canary (rmbench.runner.parity).")
 
     @model_validator(mode="before")
@@ -104,6 +109,19 @@ class RunConfig(BaseModel):
             MetricOptions.model_validate(value)
         except ValidationError as error:
             raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
+        return value
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            from rmbench.errors import SuiteError
+            from rmbench.perturbations import parse_specs
+
+            try:
+                parse_specs(value)  # unknown names and sides fail here, before any data is read
+            except SuiteError as error:
+                raise ValueError(str(error)) from None
         return value
 
     def executor_options(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def results_document(
     models: list[dict[str, Any]] | None,
     token_budget: int,
     limit: int | None,
+    perturbations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """results.json (less the schema and environment stamps ``rmbench.results.rundir`` adds)."""
     result = evaluated.result
@@ -60,6 +61,8 @@ def results_document(
         "excluded": result.excluded,
         "counts": counts(evaluated, token_budget),
         "extra": result.extra,
+        # Only when the run had perturbations: results.json of every other run stays byte for byte as it was.
+        **({"perturbations": perturbations} if perturbations else {}),
     }
 
 

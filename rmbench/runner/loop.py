@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ def score_and_evaluate(
     token_budget: int | None = None,
     show_progress: bool = True,
     timings: dict[str, float] | None = None,
+    rewrite: Callable[[list[Any]], list[Any]] | None = None,
 ) -> Evaluated:
     """Score ``suite`` with every executor (the first is the main model, ``gold`` labels the gold RM) and evaluate
     it, writing the main model's scores.parquet to ``scores_path`` as it goes. Seconds spent scoring (per model
@@ -79,6 +80,7 @@ def score_and_evaluate(
     main = next(iter(executors))
     with ScoresParquetWriter(scores_path) as writer:
         for items in _chunks(suite, data_dir, limit, chunk_items if needs.item_local else None, provenance):
+            items = rewrite(items) if rewrite is not None else items
             requests = protocol.requests(items)
             scored: dict[str, Mapping[str, Score]] = {}
             for label, executor in executors.items():
@@ -90,7 +92,9 @@ def score_and_evaluate(
                 )
                 if label == main:
                     main_stats = chunk
-                if not needs.item_local:  # the one chunk: free this model's workers (GPUs) before the next loads
+                if not needs.item_local and len(executors) > 1:
+                    # The one chunk: free this model's workers (GPUs) before the next model loads. A lone model stays
+                    # loaded for the run (perturbed passes score with it again); the run closes it at the end.
                     executor.close()
                 _time(timings, f"scoring_s:{label}", clock)
             clock = time.perf_counter()

@@ -25,6 +25,8 @@ from rmbench.runner.labels import labelled, model_slug, role
 __all__ = ["RunConfig", "RunOutcome", "model_slug", "run_suite"]
 
 STREAMED_SCORES = "streamed-scores.parquet"
+#: Scratch scores of a perturbed pass (not kept: the rewritten texts' scores live in the cache).
+PERTURBED_SCORES = "perturbed-scores.parquet"
 #: The score cache's engine fact holding a vLLM run's parity record (``rmbench.runner.parity``), keyed by fingerprint.
 PARITY = "parity"
 
@@ -41,11 +43,13 @@ def run_suite(config: RunConfig) -> RunOutcome:
     """Load, score (through the cache), evaluate and write the run directory."""
     from rmbench.atomic import temporary_beside
     from rmbench.executors.lazy import LazyExecutor
+    from rmbench.perturbations import parse_specs
     from rmbench.protocols import get_protocol
     from rmbench.protocols.base import capabilities
     from rmbench.results.rundir import write_run_directory
     from rmbench.runner.document import execution_record, results_document
     from rmbench.runner.loop import score_and_evaluate
+    from rmbench.runner.perturb import PerturbationRun, check_perturbable, run_perturbations
     from rmbench.suite import load_suite
 
     started = datetime.now(timezone.utc)
@@ -56,6 +60,8 @@ def run_suite(config: RunConfig) -> RunOutcome:
     needs = capabilities(protocol)
     options = MetricOptions.model_validate(suite.metrics.model_dump() | config.metric_overrides)
     out = config.out or Path("runs") / suite.name / model_slug(config.model)
+    perturbations = parse_specs(config.perturbations if config.perturbations is not None else suite.perturbations)
+    check_perturbable(protocol, needs, perturbations)
     specs = [config.model, *config.ensemble]
     if (len(specs) > 1 or config.gold_model is not None) and not needs.multi_model:
         raise SuiteError(f"protocol '{suite.protocol}' scores one model: drop the extra --model / --gold-model")
@@ -76,12 +82,14 @@ def run_suite(config: RunConfig) -> RunOutcome:
             executors = {
                 label: LazyExecutor(config.executor, spec, cache, **config.executor_options()) for label, spec in models
             }
+            loop_options: dict[str, Any] = {
+                "data_dir": config.data_dir, "limit": config.limit, "chunk_items": config.chunk_items,
+                "token_budget": config.token_budget, "show_progress": config.show_progress,
+            }
             try:
                 evaluated = score_and_evaluate(
                     suite, protocol, needs, options, executors, cache, scores_file,
-                    gold=models[-1][0] if config.gold_model is not None else None,
-                    data_dir=config.data_dir, limit=config.limit, chunk_items=config.chunk_items,
-                    token_budget=config.token_budget, show_progress=config.show_progress, timings=timings,
+                    gold=models[-1][0] if config.gold_model is not None else None, timings=timings, **loop_options,
                 )
                 if not evaluated.result.per_item.shape[0]:
                     raise ScoreError(
@@ -89,6 +97,18 @@ def run_suite(config: RunConfig) -> RunOutcome:
                         f"{evaluated.result.excluded or 'no items'}; "
                         "nothing was written (scores computed so far are kept in the cache)"
                     )
+                perturbed, perturbed_scoring = None, None
+                if perturbations:
+                    clock = time.perf_counter()
+                    scratch = temporary_beside(config.cache.parent / PERTURBED_SCORES)
+                    rerun = PerturbationRun(suite, protocol, needs, options, executors, cache, scratch, loop_options)
+                    try:
+                        perturbed, perturbed_scoring = run_perturbations(
+                            rerun, evaluated.result, perturbations, {}
+                        )
+                    finally:
+                        scratch.unlink(missing_ok=True)
+                    timings["perturbations_s"] = time.perf_counter() - clock
                 # Read before the executors close: a cache from before engine facts were recorded loads the engine.
                 engine = executors[models[0][0]]
                 budget = config.token_budget or engine.default_batch_tokens
@@ -108,7 +128,7 @@ def run_suite(config: RunConfig) -> RunOutcome:
             ]
             results = results_document(
                 suite, evaluated, options, model=model, models=roster if len(roster) > 1 else None,
-                token_budget=budget, limit=config.limit,
+                token_budget=budget, limit=config.limit, perturbations=perturbed,
             )
             execution = execution_record(
                 evaluated,
@@ -119,10 +139,15 @@ def run_suite(config: RunConfig) -> RunOutcome:
                 executor=engine.describe(),
                 engines_loaded=[label for label, executor in executors.items() if executor.loaded],
                 cache=str(config.cache),
+                **({"perturbations": perturbed_scoring} if perturbed_scoring else {}),
             )
         write_run_directory(out, results, evaluated.result, scores_file, {}, execution)
     finally:
         scores_file.unlink(missing_ok=True)
+    if perturbed:
+        from rmbench.report.perturbations import write_perturbation_png
+
+        write_perturbation_png(out, results, title=f"{suite.name}: {model_slug(config.model)} under rewrites")
     if "curves" in evaluated.result.extra:  # overoptimization: the curve plot, redrawable from results.json
         from rmbench.report.curves import write_curve_png
 
