@@ -1,0 +1,99 @@
+"""Engine ``vllm-server``: a classifier reward model served by ``vllm serve`` (its ``/classify`` endpoint).
+
+``--model`` is the server's base URL (``http://HOST:PORT``); ``server.served_model`` the name it serves, which must
+be in the server's ``/v1/models`` list (a mismatch is refused before anything is scored). With ``server.template:
+client`` (the default) requests are rendered, tokenized and truncated by the hf engine's encoder (the tokenizer of
+``server.tokenizer``) and sent as token ids, so the server scores exactly the ids a local hf run scores and
+``rmbench check-engine --engine vllm-server`` can compare the two; with ``template: server`` chat messages are sent
+and the server applies its own chat template and truncation, as a trainer calling it would.
+
+Raw logits are asked for (``use_activation: false``) and the spec's activation is applied here, as in the hf engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rmbench.engines.base import Encoded
+from rmbench.engines.served import ServedEngine
+from rmbench.errors import ModelSpecError
+from rmbench.modelspec import ModelSpec
+from rmbench.requests import Score, ScoreRequest
+
+
+class VLLMServerEngine(ServedEngine):
+    """One reward per request from ``POST {url}/classify``."""
+
+    def __init__(self, spec: ModelSpec):
+        options = spec.server
+        if options is None or not options.served_model:
+            raise ModelSpecError(
+                "engine 'vllm-server' needs the served model's name: --served-model NAME (vllm serve's "
+                "--served-model-name, else the model path it was started with)"
+            )
+        if options.template == "client" and not options.tokenizer:
+            raise ModelSpecError(
+                "engine 'vllm-server' renders requests client-side: pass --tokenizer PATH_OR_HUB_ID (the served "
+                "model's tokenizer), or set server.template: server to let the server apply its chat template"
+            )
+        if spec.step_tag is not None:
+            raise ModelSpecError("engine 'vllm-server' reads one score per request; process RMs need 'vllm-prm'")
+        super().__init__(spec)
+        self.served_model: str = options.served_model
+        self.server_reported = self._check_identity()
+
+    def _check_identity(self) -> dict[str, Any]:
+        """The server's card for the served model; a server that does not serve it is refused."""
+        listing = self.client.get(f"{self.url}/v1/models")
+        cards = listing.get("data", []) if isinstance(listing, dict) else []
+        served = {str(card.get("id")): card for card in cards if isinstance(card, dict)}
+        if self.served_model not in served:
+            raise ModelSpecError(
+                f"{self.url} does not serve '{self.served_model}' (it serves: {', '.join(sorted(served)) or 'nothing'}); "
+                "refusing to score another model under this name"
+            )
+        card = served[self.served_model]
+        return {"id": self.served_model, "root": card.get("root"), "max_model_len": card.get("max_model_len")}
+
+    def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
+        if self.options.template == "client":
+            assert self.encoder is not None
+            return self.encoder.encode(requests)
+        return [Encoded(request=r, n_tokens=1, payload=r.messages()) for r in requests]
+
+    def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
+        if hidden:
+            raise ModelSpecError("engine 'vllm-server' returns rewards only, no hidden states: use --engine hf")
+        runnable = [e for e in batch if e.n_tokens]  # vLLM refuses empty prompts; hf scores them NaN too
+        if self.options.template == "client":
+            parts: list[Sequence[Encoded]] = self.calls(runnable)
+        else:
+            parts = [[e] for e in runnable]  # the chat API takes one conversation per call
+        values = iter(v for values in self.client.map(self._call, parts) for v in values)
+        rewards = [next(values) if e.n_tokens else float("nan") for e in batch]
+        return [Score(value=v, n_tokens=e.n_tokens, truncated=e.truncated) for e, v in zip(batch, rewards)]
+
+    def _call(self, part: Sequence[Encoded]) -> list[float]:
+        body: dict[str, Any] = {"model": self.served_model, "use_activation": False}
+        if self.options.template == "client":
+            body["input"] = [list(e.payload) for e in part]
+            body["add_special_tokens"] = False  # the ids already hold what the template and tokenizer put there
+        else:
+            body["messages"] = part[0].payload
+            body["truncate_prompt_tokens"] = self.spec.max_length
+            body["truncation_side"] = self.spec.truncation_side
+        where = f"POST {self.url}/classify"
+        reply = self.client.post(f"{self.url}/classify", body)
+        data = reply.get("data") if isinstance(reply, dict) else None
+        rows = self.check_length(data, len(part), where)
+        try:
+            ordered = sorted(rows, key=lambda row: int(row["index"]))
+            return [self.reward(row["probs"], where) for row in ordered]
+        except (KeyError, TypeError, ValueError) as exc:
+            from rmbench.engines.http_client import EndpointError
+
+            raise EndpointError(f"{where}: malformed classification data ({exc!r}): {str(rows)[:200]}") from None
+
+    def info(self) -> dict[str, Any]:
+        return self.base_info() | {"api": "classify", "template": self.options.template}
