@@ -34,6 +34,10 @@ class ServerState:
     faults: deque[str] = field(default_factory=deque)
     seen: list[dict[str, Any]] = field(default_factory=list)
     models: tuple[str, ...] = ("tiny-rm",)
+    #: Seconds every reward call takes, and the most calls that were ever in flight at once.
+    delay_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_fault(self) -> str:
@@ -74,6 +78,17 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
         fault = self.state.next_fault()
+        with self.state.lock:
+            self.state.in_flight += 1
+            self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+        try:
+            time.sleep(self.state.delay_s)
+            self._reply(body, fault)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _reply(self, body: Any, fault: str) -> None:
         if fault == "500":
             return self._json(500, {"error": "boom"})
         if fault == "429":
