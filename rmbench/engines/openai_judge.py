@@ -130,4 +130,4 @@ class OpenAIJudgeEngine(JudgeEngine):
         super().__init__(spec, OpenAIGenerator(spec), template)
 
     def usage(self) -> dict[str, Any]:
-        return self.generator.usage()  # type: ignore[attr-defined, no-any-return]
+        return self.generator.usage()  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ COUNTED_BATCH_TOKENS = 65536
 
 
 def server_options(spec: ModelSpec) -> ServerOptions:
-    return spec.server or ServerOptions()
+    return spec.server or ServerOptions.model_validate({})
 
 
 def endpoint_url(spec: ModelSpec) -> str:
