@@ -60,7 +60,11 @@ class VLLMServerEngine(ServedEngine):
         if self.options.template == "client":
             assert self.encoder is not None
             return self.encoder.encode(requests)
-        return [Encoded(request=r, n_tokens=1, payload=r.messages()) for r in requests]
+        encoded = []
+        for request in requests:  # the server renders and truncates; a tokenizer, if named, counts tokens
+            n_tokens, over = self.count(self.renderer.render(request.messages()))
+            encoded.append(Encoded(request=request, n_tokens=n_tokens, truncated=over, payload=request.messages()))
+        return encoded
 
     def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
         if hidden:
