@@ -23,7 +23,7 @@ ResolvedDtype = Literal["float32", "bfloat16", "float16"]
 
 #: A step tag turns a classifier engine into its process-RM engine, so ``--step-tag`` alone switches a run to
 #: per-step scoring and the engine name (hence the engine class, the results and the cache key) says so.
-PROCESS_ENGINES: dict[str, str] = {"hf": "hf-prm", "vllm": "vllm-prm"}
+PROCESS_ENGINES: dict[str, str] = {"hf": "hf-prm", "vllm": "vllm-prm", "vllm-server": "vllm-server-prm"}
 
 
 class ServerOptions(BaseModel):

@@ -33,6 +33,9 @@ ENGINES.lazy("judge", "rmbench.engines.judge:hf_judge", "LLM-as-judge: pointwise
 ENGINES.lazy("judge-vllm", "rmbench.engines.judge:vllm_judge", "LLM-as-judge through vLLM.")
 ENGINES.lazy("vllm-server", "rmbench.engines.vllm_server:VLLMServerEngine", "A classifier RM served by `vllm serve`.")
 ENGINES.lazy(
+    "vllm-server-prm", "rmbench.engines.vllm_server:VLLMServerProcessEngine", "A process RM served by `vllm serve`."
+)
+ENGINES.lazy(
     "remote-reward", "rmbench.engines.remote_reward:RemoteRewardEngine", "An HTTP reward endpoint (OpenRLHF, or declared)."
 )
 ENGINES.lazy("openai-judge", "rmbench.engines.openai_judge:OpenAIJudgeEngine", "LLM-as-judge via a chat-completions API.")

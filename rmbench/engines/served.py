@@ -63,6 +63,7 @@ class ServedEngine(SpecFingerprint):
 
     #: Spec fields that change a served score: the reading of the reply, and the client-side truncation.
     score_fields: ClassVar[tuple[str, ...]] = ("max_length", "truncation_side", "reward_index", "activation")
+    encoder_class: ClassVar[type[ChatEncoder]] = ChatEncoder
 
     @classmethod
     def fingerprint_of(cls, spec: ModelSpec) -> str:
@@ -93,7 +94,7 @@ class ServedEngine(SpecFingerprint):
         self.url = endpoint_url(spec)
         self.default_batch_tokens = self.default_batch_tokens_of(spec)
         self.encoder: ChatEncoder | None = (
-            ChatEncoder(spec, model=self.options.tokenizer) if self.options.tokenizer else None
+            self.encoder_class(spec, model=self.options.tokenizer) if self.options.tokenizer else None
         )
         self.renderer: ChatEncoder | TextRenderer = self.encoder or TextRenderer(spec)
         self.client = JSONClient(self.options)

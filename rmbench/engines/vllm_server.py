@@ -8,14 +8,21 @@ client`` (the default) requests are rendered, tokenized and truncated by the hf 
 and the server applies its own chat template and truncation, as a trainer calling it would.
 
 Raw logits are asked for (``use_activation: false``) and the spec's activation is applied here, as in the hf engine.
+
+Process RMs (``vllm-server-prm``, chosen by ``--step-tag``): a token classifier served with ``vllm serve --runner
+pooling`` answers ``POST /pooling`` with ``task: token_classify`` by one row of label logits per prompt token; the
+steps are encoded client-side by the hf engine's ``StepEncoder`` and read at their tags' positions, as hf-prm does.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rmbench.engines.base import Encoded
+from rmbench.engines.encoding import ChatEncoder, StepEncoder
+from rmbench.engines.http_client import EndpointError
 from rmbench.engines.served import ServedEngine
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec
@@ -24,6 +31,9 @@ from rmbench.requests import Score, ScoreRequest
 
 class VLLMServerEngine(ServedEngine):
     """One reward per request from ``POST {url}/classify``."""
+
+    #: Per-step scores from a token classifier (``VLLMServerProcessEngine``).
+    process: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec):
         options = spec.server
@@ -37,8 +47,10 @@ class VLLMServerEngine(ServedEngine):
                 "engine 'vllm-server' renders requests client-side: pass --tokenizer PATH_OR_HUB_ID (the served "
                 "model's tokenizer), or set server.template: server to let the server apply its chat template"
             )
-        if spec.step_tag is not None:
-            raise ModelSpecError("engine 'vllm-server' reads one score per request; process RMs need 'vllm-prm'")
+        if spec.step_tag is not None and not self.process:
+            raise ModelSpecError("engine 'vllm-server' reads one score per request; a step tag needs 'vllm-server-prm'")
+        if self.process and options.template != "client":
+            raise ModelSpecError("engine 'vllm-server-prm' reads step tags at token positions: server.template: client")
         super().__init__(spec)
         self.served_model: str = options.served_model
         self.server_reported = self._check_identity()
@@ -95,9 +107,60 @@ class VLLMServerEngine(ServedEngine):
             ordered = sorted(rows, key=lambda row: int(row["index"]))
             return [self.reward(row["probs"], where) for row in ordered]
         except (KeyError, TypeError, ValueError) as exc:
-            from rmbench.engines.http_client import EndpointError
-
             raise EndpointError(f"{where}: malformed classification data ({exc!r}): {str(rows)[:200]}") from None
 
     def info(self) -> dict[str, Any]:
         return self.base_info() | {"api": "classify", "template": self.options.template}
+
+
+class VLLMServerProcessEngine(VLLMServerEngine):
+    """Per-step scores from ``POST {url}/pooling`` (``token_classify``); ``Score.value`` is the last step's."""
+
+    process = True
+    encoder_class: ClassVar[type[ChatEncoder]] = StepEncoder
+    score_fields = (*VLLMServerEngine.score_fields, "step_tag", "step_separator")
+
+    def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
+        from rmbench.engines.hf_prm import step_score
+
+        if hidden:
+            raise ModelSpecError("engine 'vllm-server-prm' returns rewards only, no hidden states: use --engine hf-prm")
+        runnable = [e for e in batch if e.n_tokens]
+        rows = iter(row for rows in self.client.map(self._pool, self.calls(runnable)) for row in rows)
+        scores = []
+        for encoded in batch:
+            positions: list[int | None] = encoded.payload[1]
+            token_rows = next(rows) if encoded.n_tokens else []
+            steps = tuple(math.nan if p is None else self._step(token_rows, p) for p in positions)
+            scores.append(step_score(steps, encoded))
+        return scores
+
+    def _step(self, token_rows: list[Any], position: int) -> float:
+        where = f"POST {self.url}/pooling"
+        if position >= len(token_rows):
+            raise EndpointError(f"{where}: {len(token_rows)} token rows, a step tag at position {position}")
+        return self.reward(token_rows[position], where)
+
+    def _pool(self, part: Sequence[Encoded]) -> list[list[Any]]:
+        body = {
+            "model": self.served_model,
+            "input": [list(e.payload[0]) for e in part],
+            "task": "token_classify",
+            "use_activation": False,
+            "add_special_tokens": False,
+        }
+        where = f"POST {self.url}/pooling"
+        reply = self.client.post(f"{self.url}/pooling", body)
+        rows = self.check_length(reply.get("data") if isinstance(reply, dict) else None, len(part), where)
+        try:
+            ordered = sorted(rows, key=lambda row: int(row["index"]))
+            data = [row["data"] for row in ordered]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EndpointError(f"{where}: malformed pooling data ({exc!r}): {str(rows)[:200]}") from None
+        for tokens, encoded in zip(data, part):
+            if not isinstance(tokens, list) or len(tokens) != len(encoded.payload[0]):
+                raise EndpointError(f"{where}: expected one row per prompt token ({len(encoded.payload[0])})")
+        return data
+
+    def info(self) -> dict[str, Any]:
+        return super().info() | {"api": "pooling", "pooling_task": "token_classify"}

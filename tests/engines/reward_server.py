@@ -110,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"rewards": rewards, "scores": rewards})
         if self.path == "/score":
             return self._json(200, {"data": [{"score": reward_of(t)} for t in body["inputs"]]})
+        if self.path == "/pooling":  # token_classify: two label logits per token, (position / 10, -position)
+            rows = [[[i / 10, -float(i)] for i in range(len(ids))] for ids in body["input"]]
+            return self._json(200, {"data": [{"index": i, "data": r} for i, r in enumerate(rows)]})
         if self.path == "/v1/chat/completions":
             return self._json(200, _chat_reply(body))
         return self._json(404, {"error": "not found"})

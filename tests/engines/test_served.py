@@ -153,6 +153,23 @@ def test_vllm_server_refuses_a_server_that_serves_another_model() -> None:
         create_engine(ModelSpec.build({"model": url, "engine": "vllm-server"}))
 
 
+def test_process_rm_step_scores_are_read_at_the_step_tags(tiny_prm: Path) -> None:
+    """vllm-server-prm: the StepEncoder's tag positions index the server's per-token rows (at reward_index)."""
+    from rmbench.devtools.tiny_models import STEP_TAG
+    from rmbench.engines.encoding import StepEncoder
+
+    request = ScoreRequest(user_turn("Solve 3x + 4 = 19."), "3x = 15\n\nx = 5", steps=("3x = 15", "x = 5"))
+    with reward_server() as (url, _):
+        server = {"served_model": "tiny-rm", "tokenizer": str(tiny_prm)}
+        spec = ModelSpec.build({"model": url, "engine": "vllm-server", "step_tag": STEP_TAG, "reward_index": 1, "server": server})
+        assert spec.engine == "vllm-server-prm"
+        engine = create_engine(spec)
+        (score,) = engine.score(engine.encode([request]))
+    positions = StepEncoder(spec, model=str(tiny_prm)).encode([request])[0].payload[1]
+    assert len(positions) == 2 and None not in positions
+    assert score.steps == tuple(-float(p) for p in positions) and score.value == score.steps[-1]
+
+
 @pytest.mark.shared_data
 def test_run_kill_resume_usage_and_a_planted_key_that_leaks_nowhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
