@@ -36,8 +36,17 @@ def server_options(spec: ModelSpec) -> ServerOptions:
 
 
 def endpoint_url(spec: ModelSpec) -> str:
+    """The endpoint's URL from ``--model``. One with credentials in it is refused: the URL is recorded in results.json,
+    so a secret belongs in the environment variable ``server.api_key_env`` names."""
+    from urllib.parse import urlsplit
+
     if not spec.model.startswith(("http://", "https://")):
         raise ModelSpecError(f"engine '{spec.engine}' needs the endpoint's URL as --model (http://HOST:PORT/...)")
+    if urlsplit(spec.model).password is not None:
+        raise ModelSpecError(
+            f"engine '{spec.engine}': the URL holds a password, which would be recorded with the results; "
+            "put the key in an environment variable and name it with --api-key-env"
+        )
     return spec.model.rstrip("/")
 
 

@@ -132,6 +132,15 @@ def test_a_bad_reply_stops_the_batch_and_nothing_is_cached(fault: str, tmp_path:
     assert stats.scored == 3 and all(math.isfinite(s.value) for s in scores.values())
 
 
+def test_secrets_come_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RMBENCH_UNSET_KEY", raising=False)
+    with pytest.raises(ModelSpecError, match=r"\$RMBENCH_UNSET_KEY, which is not set"):
+        create_engine(remote("http://127.0.0.1:9", api_key_env="RMBENCH_UNSET_KEY"))
+    with pytest.raises(ModelSpecError, match="holds a password") as refused:
+        create_engine(ModelSpec.build({"model": "http://user:hunter2@127.0.0.1:9/get_reward", "engine": "remote-reward"}))
+    assert "hunter2" not in str(refused.value)
+
+
 def test_fingerprint_is_the_served_identity_not_the_url() -> None:
     def spec(url: str, **server: Any) -> ModelSpec:
         return ModelSpec.build({"model": url, "engine": "remote-reward", "server": server})
