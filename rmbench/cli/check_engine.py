@@ -67,6 +67,10 @@ def check_engine(
         flags["server"] = {k: v for k, v in server.items() if v is not None}
     values = {k: v for k, v in flags.items() if v is not None}
     validated(ModelSpec, values)  # a bad value is reported as its flag (--dtype), not as a key of the merged spec
+    if spec is not None and "server" in values:  # flags override keys of the file's server options
+        from rmbench.cli.run import merged_server
+
+        values["server"] = merged_server(spec, values["server"])
     model_spec = ModelSpec.from_yaml(spec, **values) if spec is not None else ModelSpec.build(values)
     report = check_engines(
         model_spec, engines=(reference, engine), tolerance=tolerance, reference_model=local_model
