@@ -45,6 +45,8 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 RMBENCH_SHARED_DATA=$(SHARED_DATA) $(BIN)/python -m bench $(BENCH_ARGS)
 	# Scale with suite size: a generated 10k- and 100k-pair suite through the whole pipeline (time, peak RSS).
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/streaming.py
+	# The served path: rmbench's HTTP client vs a one-request-at-a-time loop on one local `vllm serve` (pairs/s).
+	HF_HUB_OFFLINE=1 RMBENCH_SHARED_DATA=$(SHARED_DATA) $(BIN)/python -m bench.served
 
 ## GPU numbers (docs/bench-gpu.md): an 8B-shaped random Llama RM built on the GPU, ~9k RewardBench-2-shaped requests
 ## through the hf engine, vLLM and the reference loop (+ tensor/data parallel 2 with two GPUs). No download. On a

@@ -23,7 +23,51 @@ ResolvedDtype = Literal["float32", "bfloat16", "float16"]
 
 #: A step tag turns a classifier engine into its process-RM engine, so ``--step-tag`` alone switches a run to
 #: per-step scoring and the engine name (hence the engine class, the results and the cache key) says so.
-PROCESS_ENGINES: dict[str, str] = {"hf": "hf-prm", "vllm": "vllm-prm"}
+PROCESS_ENGINES: dict[str, str] = {"hf": "hf-prm", "vllm": "vllm-prm", "vllm-server": "vllm-server-prm"}
+
+
+class ServerOptions(BaseModel):
+    """How to reach a served reward model or API judge (engines vllm-server, remote-reward, openai-judge).
+
+    Identity (``served_model``, the spec's ``revision``), the request shape and the chat template change scores and
+    are part of the cache key; the URL and the transport options (concurrency, timeouts, retries) do not. API keys
+    are never held here: ``api_key_env`` names the environment variable that holds one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    served_model: str | None = Field(
+        None, description="The model name the server serves (checked against its models list where it has one)."
+    )
+    tokenizer: str | None = Field(
+        None, description="Local path or hub id whose tokenizer renders the chat template client-side and counts tokens."
+    )
+    template: Literal["client", "server"] = Field(
+        "client", description="vllm-server: render and tokenize here as the hf engine does, or send chat messages."
+    )
+    request_format: Literal["openrlhf", "json"] = Field(
+        "openrlhf", description='remote-reward: OpenRLHF {"query": [...]} -> {"rewards": [...]}, or declared JSON.'
+    )
+    body: Any = Field(
+        None,
+        description='remote-reward json: the request body, where the strings "$queries", "$prompts" and "$responses" '
+        "stand for the batch's lists.",
+    )
+    rewards_path: str = Field(
+        "rewards", description="remote-reward json: dotted path to the rewards in the reply ('*' maps over a list)."
+    )
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (sent as Bearer).")
+    batch_size: int = Field(16, gt=0, description="Requests per HTTP call.")
+    concurrency: int = Field(4, gt=0, description="HTTP calls in flight at once.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for one reply.")
+    max_retries: int = Field(5, ge=0, description="Retries of a call on 429, 5xx, timeouts and dropped connections.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubled per retry, with full jitter.")
+    max_backoff_s: float = Field(30.0, ge=0, description="Longest delay between retries (Retry-After is honoured).")
+    input_cost_per_mtok: float | None = Field(None, ge=0, description="Price per million prompt tokens (run.json).")
+    output_cost_per_mtok: float | None = Field(None, ge=0, description="Price per million completion tokens.")
+
+    def score_options(self) -> dict[str, Any]:
+        """The options that change a score (the rest are transport)."""
+        return self.model_dump(include={"served_model", "template", "request_format", "body", "rewards_path"})
 
 
 class ModelSpec(BaseModel):
@@ -65,6 +109,9 @@ class ModelSpec(BaseModel):
     trust_remote_code: bool = False
     seed: int = Field(0, description="Seed for engines with randomness (the random baseline).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    server: ServerOptions | None = Field(
+        None, description="Served engines (vllm-server, remote-reward, openai-judge): endpoint identity and transport."
+    )
 
     @model_validator(mode="before")
     @classmethod

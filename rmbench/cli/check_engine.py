@@ -1,4 +1,7 @@
-"""`rmbench check-engine`: does an engine (vLLM) give the same scores as hf for this model? (rmbench.runner.parity)
+"""`rmbench check-engine`: does an engine (vLLM, or a served endpoint) give the same scores as hf for this model?
+
+A served engine (``--engine vllm-server --model http://HOST:PORT --local-model PATH``) is compared with the same
+weights loaded here by hf, which proves the endpoint serves what its name says (rmbench.runner.parity).
 
 Exit codes: 0 within tolerance, 1 not, 2 unusable input (RmbenchError, mapped by rmbench.cli.main).
 """
@@ -34,6 +37,12 @@ def check_engine(
     reward_index: int | None = typer.Option(None, help="Which output logit is the reward."),
     activation: str | None = typer.Option(None, help="none | sigmoid | tanh | log_sigmoid."),
     step_tag: str | None = typer.Option(None, help="Process RMs: step tag token (checks per-step scores)."),
+    local_model: str | None = typer.Option(
+        None, help="Served engines: the same model as a local path or hub id, which the reference engine loads."
+    ),
+    served_model: str | None = typer.Option(None, help="Served engines: the model name the server serves."),
+    tokenizer: str | None = typer.Option(None, help="Served engines: tokenizer that renders requests client-side."),
+    api_key_env: str | None = typer.Option(None, help="Served engines: environment variable holding the API key."),
     json_out: bool = typer.Option(False, "--json", help="Print the parity record (as in results.json) as JSON."),
 ) -> None:
     """Score a built-in canary of chat requests with two engines and compare: exit 1 if they disagree."""
@@ -51,11 +60,21 @@ def check_engine(
         "reward_index": reward_index,
         "activation": activation,
         "step_tag": step_tag,
+        "engine": engine,
     }
+    server = {"served_model": served_model, "tokenizer": tokenizer, "api_key_env": api_key_env}
+    if any(v is not None for v in server.values()):
+        flags["server"] = {k: v for k, v in server.items() if v is not None}
     values = {k: v for k, v in flags.items() if v is not None}
     validated(ModelSpec, values)  # a bad value is reported as its flag (--dtype), not as a key of the merged spec
+    if spec is not None and "server" in values:  # flags override keys of the file's server options
+        from rmbench.cli.run import merged_server
+
+        values["server"] = merged_server(spec, values["server"])
     model_spec = ModelSpec.from_yaml(spec, **values) if spec is not None else ModelSpec.build(values)
-    report = check_engines(model_spec, engines=(reference, engine), tolerance=tolerance)
+    report = check_engines(
+        model_spec, engines=(reference, engine), tolerance=tolerance, reference_model=local_model
+    )
     if json_out:
         typer.echo(dumps_json(report.as_dict()))
     else:

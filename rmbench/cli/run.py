@@ -53,6 +53,15 @@ def run(
     reference_free: bool | None = typer.Option(
         None, "--reference-free/--with-reference", help="DPO engines: beta * log pi(y|x) alone, no reference."
     ),
+    served_model: str | None = typer.Option(
+        None, help="Served engines: the model name the server serves (checked against its models list)."
+    ),
+    tokenizer: str | None = typer.Option(
+        None, help="Served engines: tokenizer (path or hub id) that renders the chat template client-side."
+    ),
+    api_key_env: str | None = typer.Option(
+        None, help="Served engines: environment variable holding the API key (the key itself is never recorded)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Local data directory standing in for the hub (default $RMBENCH_DATA_DIR)."
@@ -111,6 +120,7 @@ def run(
         "reference_model": reference_model,
         "beta": beta,
         "reference_free": reference_free,
+        "server": server_flags(served_model=served_model, tokenizer=tokenizer, api_key_env=api_key_env),
     }
     specs = [_model_spec(spec, spec_flags, name) for name in (model or [""])]
     gold = None
@@ -167,6 +177,12 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def server_flags(**flags: str | None) -> dict[str, Any] | None:
+    """The ``server`` options given as flags (None when none was): merged over a spec file's ``server``."""
+    given = _given(flags)
+    return given or None
+
+
 def _model_spec(
     spec_file: Path | None, flags: dict[str, Any], model: str, renamed: dict[str, str] | None = None
 ) -> ModelSpec:
@@ -182,8 +198,22 @@ def _model_spec(
         raise ConfigError(f"{flag} {values['engine']!r}: {known.unknown_message(values['engine'])}")
     values |= {"model": model} if model else {}
     if spec_file is not None:
+        if "server" in values:  # flags override keys of the file's server options, not the whole mapping
+            values["server"] = merged_server(spec_file, values["server"])
         return ModelSpec.from_yaml(spec_file, **values)
     return ModelSpec.build({"model": "", **values})
+
+
+def merged_server(spec_file: Path, flags: dict[str, Any]) -> dict[str, Any]:
+    """A spec file's ``server`` mapping with the server flags over it."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return flags  # ModelSpec.from_yaml reports the unreadable file
+    server = data.get("server") if isinstance(data, dict) else None
+    return {**server, **flags} if isinstance(server, dict) else flags
 
 
 def engines() -> None:

@@ -31,6 +31,14 @@ ENGINES.lazy("dpo", "rmbench.engines.dpo:DPOEngine", "DPO implicit reward beta*(
 ENGINES.lazy("dpo-vllm", "rmbench.engines.dpo:VLLMDPOEngine", "DPO implicit reward through vLLM.")
 ENGINES.lazy("judge", "rmbench.engines.judge:hf_judge", "LLM-as-judge: pointwise rating or pairwise verdict.")
 ENGINES.lazy("judge-vllm", "rmbench.engines.judge:vllm_judge", "LLM-as-judge through vLLM.")
+ENGINES.lazy("vllm-server", "rmbench.engines.vllm_server:VLLMServerEngine", "A classifier RM served by `vllm serve`.")
+ENGINES.lazy(
+    "vllm-server-prm", "rmbench.engines.vllm_server:VLLMServerProcessEngine", "A process RM served by `vllm serve`."
+)
+ENGINES.lazy(
+    "remote-reward", "rmbench.engines.remote_reward:RemoteRewardEngine", "An HTTP reward endpoint (OpenRLHF, or declared)."
+)
+ENGINES.lazy("openai-judge", "rmbench.engines.openai_judge:OpenAIJudgeEngine", "LLM-as-judge via a chat-completions API.")
 
 
 def create_engine(spec: ModelSpec) -> Engine:

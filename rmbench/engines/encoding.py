@@ -155,10 +155,10 @@ class StepEncoder(ChatEncoder):
     """Process RMs: the response rebuilt from its steps as ``step + tag`` joined by ``spec.step_separator``; the
     payload is ``(ids, positions)``, one position per step (None where truncation cut the step's tag away)."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, model: str | None = None, revision: str | None = None):
         if not spec.step_tag:
             raise ModelSpecError(f"engine '{spec.engine}' needs a step tag for a process RM: pass --step-tag TOKEN")
-        super().__init__(spec)
+        super().__init__(spec, model, revision)
         self.step_tag: str = spec.step_tag
         self.tag_id = self._single_token_id(self.step_tag)
 

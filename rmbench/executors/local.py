@@ -32,7 +32,10 @@ class LocalExecutor:
         return self.engine.info()
 
     def describe(self) -> dict[str, Any]:
-        return {"executor": "local"}
+        """The executor, and a served engine's calls, retries, tokens and cost (``usage()``), which depend on this
+        execution (what the cache already held), so they belong in run.json, not results.json."""
+        usage = getattr(self.engine, "usage", None)
+        return {"executor": "local", **({"usage": usage()} if callable(usage) else {})}
 
     def scored_batches(
         self, todo: Sequence[ScoreRequest], token_budget: int, *, hidden: bool = False

@@ -184,16 +184,23 @@ def check_engines(
     engines: Sequence[str] = ("hf", "vllm"),
     canary: Sequence[tuple[str, ScoreRequest]] | None = None,
     tolerance: float | None = None,
+    reference_model: str | None = None,
 ) -> ParityReport:
     """Score ``canary`` (default: the built-in one) with ``spec`` under each of two engine names and compare.
 
-    ``tolerance`` defaults by the reference engine's resolved dtype (``DEFAULT_TOLERANCE``)."""
+    ``reference_model`` is the reference engine's model when the candidate's ``spec.model`` is not a local model
+    (a served engine's URL): the endpoint against the same weights loaded here. ``tolerance`` defaults by the
+    reference engine's resolved dtype (``DEFAULT_TOLERANCE``)."""
     if len(engines) != 2:
         raise ValueError(f"check_engines compares two engines (reference, candidate), got {list(engines)}")
     labelled = list(canary) if canary is not None else canary_requests(spec)
     requests = [request for _, request in labelled]
+    reference_spec = spec.model_dump() | (
+        {"model": reference_model, "revision": None, "server": None} if reference_model is not None else {}
+    )
     # Built, not copied: a step tag turns each engine name into its process-RM engine (hf -> hf-prm).
-    scored = [_score_fresh(ModelSpec.build({**spec.model_dump(), "engine": name}), requests) for name in engines]
+    specs = [ModelSpec.build({**reference_spec, "engine": engines[0]}), ModelSpec.build({**spec.model_dump(), "engine": engines[1]})]
+    scored = [_score_fresh(one, requests) for one in specs]
     (reference, reference_info), (candidate, candidate_info) = scored
     dtype = str(reference_info.get("dtype", "float32"))
     diffs = tuple(

@@ -118,6 +118,7 @@ def test_shipped_names_are_kept_and_every_lazy_target_exists() -> None:
 
     assert set(ENGINES) == {
         "hf", "hf-prm", "vllm", "vllm-prm", "length", "random", "minilm", "dpo", "dpo-vllm", "judge", "judge-vllm",
+        "vllm-server", "vllm-server-prm", "remote-reward", "openai-judge",
     }  # fmt: skip
     assert ENGINES.entry("hf-prm").target == "rmbench.engines.hf_prm:HFProcessEngine"
     assert ENGINES.entry("vllm-prm").target == "rmbench.engines.vllm_prm:VLLMProcessEngine"
