@@ -64,10 +64,18 @@ def math_robustness_steps(records: Iterable[Record]) -> Iterator[Record]:
         firsts = get_field(record, "rejected_first_error_step", index, list)
         types = get_field(record, "rejected_error_types", index, list)
         if not len(wrong) == len(firsts) == len(types):
-            raise RecordProblem("rejected, rejected_first_error_step and rejected_error_types differ in length",
-                                "rejected_first_error_step", index)
+            raise RecordProblem(
+                "rejected, rejected_first_error_step and rejected_error_types differ in length",
+                "rejected_first_error_step",
+                index,
+            )
         for steps, first, error_type in zip(wrong, firsts, types):
             if not isinstance(first, int):
                 raise RecordProblem(f"expected a 0-based step index, got {first!r}", "rejected_first_error_step", index)
-            yield {**base, "id": f"{problem_id}:{error_type}", "steps": steps, "error_steps": [first + 1],
-                   "error_type": error_type}
+            yield {
+                **base,
+                "id": f"{problem_id}:{error_type}",
+                "steps": steps,
+                "error_steps": [first + 1],
+                "error_type": error_type,
+            }

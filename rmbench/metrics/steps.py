@@ -45,7 +45,9 @@ class SolutionCounts:
     prediction: int  # 0-based first step predicted erroneous, or -1
 
 
-def solution_counts(step_scores: Sequence[float], error_steps: Sequence[int], threshold: float) -> SolutionCounts:
+def solution_counts(
+    step_scores: Sequence[float] | np.ndarray, error_steps: Sequence[int], threshold: float
+) -> SolutionCounts:
     """Counts of one solution. ``error_steps`` are 1-based; those past the last step are ignored (as upstream)."""
     predicted_correct = np.asarray(step_scores, dtype=float) > threshold
     erroneous = np.zeros(len(predicted_correct), dtype=bool)
@@ -179,7 +181,9 @@ def step_metrics(
         for m, name in enumerate(metrics):
             if np.isfinite(point[s, m]):
                 result.append(
-                    MetricValue(name, float(point[s, m]), bound(low[s, m]), bound(high[s, m]), n, LINEAR.method, scope.label)
+                    MetricValue(
+                        name, float(point[s, m]), bound(low[s, m]), bound(high[s, m]), n, LINEAR.method, scope.label
+                    )
                 )
     return result
 
@@ -188,7 +192,11 @@ def threshold_sweep(
     step_scores: Sequence[np.ndarray], error_steps: Sequence[Sequence[int]], thresholds: Sequence[float]
 ) -> dict[str, list[float | None]]:
     """Overall PRMScore and ProcessBench F1 at each threshold (point values: a curve to read, not to tune on)."""
-    curve: dict[str, list[float | None]] = {"threshold": [float(t) for t in thresholds], "prm_score": [], "first_error_f1": []}
+    curve: dict[str, list[float | None]] = {
+        "threshold": [float(t) for t in thresholds],
+        "prm_score": [],
+        "first_error_f1": [],
+    }
     for threshold in thresholds:
         rows = [solution_counts(s, e, threshold) for s, e in zip(step_scores, error_steps)]
         counts = np.array([_count_row(r) for r in rows], dtype=float).sum(axis=0)

@@ -48,7 +48,9 @@ class StepLevelProtocol(SuiteProtocol):
     def requests(self, items: Sequence[StepItem]) -> list[ScoreRequest]:
         return [ScoreRequest.of(item.prompt, item.response) for item in items]
 
-    def evaluate(self, items: Sequence[StepItem], scores: Mapping[str, Score], options: MetricOptions) -> ProtocolResult:
+    def evaluate(
+        self, items: Sequence[StepItem], scores: Mapping[str, Score], options: MetricOptions
+    ) -> ProtocolResult:
         threshold, source, sweep = _params(options.params)
         if not items:
             raise DataError("no items to evaluate")
@@ -56,12 +58,12 @@ class StepLevelProtocol(SuiteProtocol):
         step_scores: list[np.ndarray] = []
         excluded: Counter[str] = Counter()
         for item in items:
-            reason, values = _step_scores(item, scores)
+            reason, steps = _step_scores(item, scores)
             if reason:
                 excluded[reason] += 1
                 continue
             kept.append(item)
-            step_scores.append(values)
+            step_scores.append(steps)
         if not kept:
             raise ScoreError(
                 f"no item has valid step scores (excluded: {dict(sorted(excluded.items()))}); step-level metrics need "
