@@ -166,7 +166,9 @@ def test_random_step_baseline_lands_where_chance_predicts() -> None:
     items = load_items(suite, data_dir=SHARED_DATA).items
     scores, _ = _engine_scores("random-prm", items)
     result = StepLevelProtocol().evaluate(items, scores, suite.metrics)
-    correct = sum(len(it.response.steps) - len({e for e in it.error_steps if e <= len(it.response.steps)}) for it in items)
+    correct = sum(
+        len(it.response.steps) - len({e for e in it.error_steps if e <= len(it.response.steps)}) for it in items
+    )
     pi = correct / sum(len(it.response.steps) for it in items)
     expected = 0.5 * pi / (pi + 0.5) + 0.5 * (1 - pi) / (1.5 - pi)
     measured = result.metric("prm_score")

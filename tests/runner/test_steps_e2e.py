@@ -12,7 +12,7 @@ from rmbench.devtools.tiny_models import STEP_TAG
 from rmbench.items import Response
 from rmbench.requests import ScoreRequest
 from tests._shared import SHARED_DATA, shared_path
-from tests.helpers import run_to
+from tests.helpers import run_to, write_suite
 from tests.reference import official_step_scoring as official
 
 
@@ -59,3 +59,41 @@ def test_prmbench_runs_offline_and_equals_the_released_scoring(engine: str, tmp_
     for category in reference["hallucination_type_results"]["f1"]:
         want = official.get_prmscore_from_current_res_dict(reference, category)
         assert _metric(results, "prm_score", f"subset:{category}") == pytest.approx(want)
+
+
+def test_processbench_records_from_a_local_copy(tmp_path: Path) -> None:
+    """ProcessBench's hub record shape (0-based ``label``, -1 = correct) through its transform and the protocol."""
+    records = [
+        {
+            "id": "a",
+            "generator": "g",
+            "problem": "2 + 2?",
+            "steps": ["2 + 2 = 5", "So 5."],
+            "label": 0,
+            "final_answer_correct": False,
+        },
+        {
+            "id": "b",
+            "generator": "g",
+            "problem": "3 + 3?",
+            "steps": ["3 + 3 = 6", "So 6."],
+            "label": -1,
+            "final_answer_correct": True,
+        },
+        {
+            "id": "c",
+            "generator": "g",
+            "problem": "4 × 2?",
+            "steps": ["4 × 2 = 8", "Then 8 + 1 = 9 wrongly", "So 9."],
+            "label": 1,
+            "final_answer_correct": False,
+        },
+    ]
+    suite = write_suite(
+        tmp_path, records, protocol="step_level", name="pb-local", source="subset: gsm8k\ntransform: processbench\n"
+    )
+    results, _ = run_to(tmp_path / "run", "--suite", str(suite), "--engine", "arith-prm")
+    # arith-prm flags "2 + 2 = 5" (label 0: hit) and passes "8 + 1 = 9" (label 1: missed); "b" is passed correctly.
+    assert _metric(results, "first_error_acc_error") == pytest.approx(0.5)
+    assert _metric(results, "first_error_acc_correct") == pytest.approx(1.0)
+    assert _metric(results, "first_error_f1") == pytest.approx(2 * 0.5 * 1.0 / 1.5)
