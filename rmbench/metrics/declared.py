@@ -169,6 +169,7 @@ DECLARATIONS: dict[str, tuple[MetricDeclaration, ...]] = {
         _M("first_error_acc_error", "erroneous solutions whose first flagged step is the earliest error", _H, _B),
         _M("first_error_acc_correct", "correct solutions with no step flagged", _H, _B),
         _M("first_error_f1", "ProcessBench F1: harmonic mean of the two first-error accuracies", _H, _B),
+        _M("first_error_hit", "per solution: the earliest error (or its absence) was found exactly", _H, _B),
     ),
     "overoptimization": (
         _M("gold_bon_{n}", "expected gold score of the proxy's best-of-n pick", _H, _P),

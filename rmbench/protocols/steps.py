@@ -79,7 +79,6 @@ class StepLevelProtocol(SuiteProtocol):
         )
         counts = pd.DataFrame(rows, dtype=float)
         frame = pd.concat([frame, counts], axis=1)
-        # Per-item columns the compare/gate commands can pair runs on: was the earliest error (or its absence) found.
         frame["first_error_hit"] = frame["err_hits"] + frame["ok_hits"]
         first_error_only = any(item.first_error_only for item in kept)
         metrics = PROCESSBENCH_METRICS if first_error_only else PRMBENCH_METRICS + PROCESSBENCH_METRICS
@@ -97,7 +96,9 @@ class StepLevelProtocol(SuiteProtocol):
         out_of_range = sum(1 for item in kept if any(e > len(item.response.steps) for e in item.error_steps))
         return ProtocolResult(
             metrics=values,
-            per_item=frame,
+            # Per item, what compare and gate pair runs on: was the earliest error (or its absence) found. The step
+            # counts are not per-item metrics (PRMScore pools them), so they stay out of the paired comparisons.
+            per_item=frame[["item_id", "subset", "cluster", "first_error_hit"]],
             excluded=dict(sorted(excluded.items())),
             extra={
                 "threshold": threshold,
