@@ -52,6 +52,11 @@ class StepLevelProtocol(SuiteProtocol):
         self, items: Sequence[StepItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
         threshold, source, sweep = _params(options.params)
+        if options.sections and any(section.weights for section in options.sections.values()):
+            raise SuiteError(
+                "metrics.sections: protocol 'step_level' takes a section as the unweighted mean of its subsets "
+                "(PRMBench's groups); explicit weights are not supported"
+            )
         if not items:
             raise DataError("no items to evaluate")
         kept: list[StepItem] = []
