@@ -2,7 +2,7 @@
 # Rebuild the published leaderboards from the shared data (see leaderboards/README.md).
 #
 #   leaderboards/build.sh              # everything
-#   leaderboards/build.sh rewardmath   # or: baselines
+#   leaderboards/build.sh rewardmath   # or: baselines, prmbench
 #
 # Environment:
 #   RUNS         run directories (not committed)            default runs/leaderboards
@@ -76,10 +76,21 @@ baselines() {
     --markdown "$OUT/baselines-benchmark-vs-bon-gold.md" --json-file "$OUT/baselines-benchmark-vs-bon-gold.json"
 }
 
+prmbench() {
+  local engine
+  rm -rf "$RUNS/prmbench"
+  for engine in random-prm arith-prm; do
+    rmbench run --suite prmbench --engine "$engine" --data-dir "$SHARED_DATA" --cache "$CACHE" \
+      --out "$RUNS/prmbench/$engine" --no-progress --json > /dev/null
+  done
+  rmbench leaderboard build leaderboards/prmbench.yaml --out-dir "$OUT" --runs-base "$RUNS"
+}
+
 case "${1:-all}" in
   _import) shift; import_score_file "$@" ;;
   rewardmath) rewardmath ;;
   baselines) baselines ;;
-  all) rewardmath; baselines ;;
-  *) echo "usage: $0 [rewardmath|baselines|all]" >&2; exit 2 ;;
+  prmbench) prmbench ;;
+  all) rewardmath; baselines; prmbench ;;
+  *) echo "usage: $0 [rewardmath|baselines|prmbench|all]" >&2; exit 2 ;;
 esac

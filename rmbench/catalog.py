@@ -43,3 +43,8 @@ PROTOCOLS.lazy(
     "rmbench.protocols.overoptimization:OveroptimizationProtocol",
     "Best-of-n gold vs proxy curves, Gao et al.'s fit, proxy ensembles.",
 )
+PROTOCOLS.lazy(
+    "step_level",
+    "rmbench.protocols.steps:StepLevelProtocol",
+    "PRM step level: PRMBench PRMScore and ProcessBench earliest-error accuracy/F1 at a step threshold.",
+)

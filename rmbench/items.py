@@ -104,4 +104,26 @@ class SampleSet:
         return self.id
 
 
-Item = PreferenceItem | ContrastItem | ProbeItem | SampleSet
+@dataclass(frozen=True)
+class StepItem:
+    """One step-split solution with its erroneous steps labelled (METRICS.md §10); no error step = a correct one.
+
+    ``error_steps`` are 1-based, as in PRMBench. ``first_error_only`` marks data that labels only the earliest error
+    (ProcessBench, generated solutions): steps after it carry no label, so only first-error metrics apply.
+    """
+
+    id: str
+    prompt: Conversation
+    response: Response
+    error_steps: tuple[int, ...] = ()
+    first_error_only: bool = False
+    subset: str = "default"
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def cluster(self) -> str:
+        """Resampling unit: the source question (PRMBench perturbs one solution several ways)."""
+        return str(self.meta.get("cluster", self.id))
+
+
+Item = PreferenceItem | ContrastItem | ProbeItem | SampleSet | StepItem

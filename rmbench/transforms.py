@@ -34,6 +34,22 @@ TRANSFORMS.lazy(
     "AlpacaEval annotations, one file per sample index -> one best-of-n pool per prompt.",
     tags={WHOLE_SOURCE_TAG},
 )
+TRANSFORMS.lazy(
+    "prmbench",
+    "rmbench.transforms_steps:prmbench",
+    "PRMBench records -> step items keyed <classification>:<idx>, clustered by idx.",
+)
+TRANSFORMS.lazy(
+    "processbench",
+    "rmbench.transforms_steps:processbench",
+    "ProcessBench records (0-based earliest error label) -> step items, first error only.",
+    tags={ONE_TO_ONE_TAG},
+)
+TRANSFORMS.lazy(
+    "math_robustness_steps",
+    "rmbench.transforms_steps:math_robustness_steps",
+    "Generated math_robustness problems -> one step item per solution, exact first error step.",
+)
 
 
 def get_transform(name: str) -> Transform:

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "rmbench.items",
             "rmbench.transforms",
             "rmbench.transforms_bon",
+            "rmbench.transforms_steps",
             "rmbench.generators",
             "rmbench.perturbations",
         ],

@@ -15,7 +15,7 @@ from typing import Any
 
 from rmbench.data.convert import RecordProblem, optional, required, to_conversation, to_id, to_responses
 from rmbench.errors import SuiteError
-from rmbench.items import ContrastItem, Conversation, PreferenceItem, ProbeItem, Response, SampleSet
+from rmbench.items import ContrastItem, Conversation, PreferenceItem, ProbeItem, Response, SampleSet, StepItem
 from rmbench.registry import Registry, import_target
 
 #: Fields every item type has. ``id`` defaults to the record's ``id``; subset and cluster are opt-in mappings.
@@ -145,6 +145,23 @@ BUILDERS.add(
         build=_lazy("rmbench.data.build_samples:build_sample_set"),
     ),
     "A prompt with n sampled responses and optional gold scores.",
+)
+BUILDERS.add(
+    "StepItem",
+    Builder(
+        item_type=StepItem,
+        defaults={
+            **COMMON_DEFAULTS,
+            "prompt": "prompt",
+            "steps": "steps",
+            "error_steps": "error_steps",
+            "first_error_only": None,
+        },
+        response_fields=frozenset({"steps"}),
+        required_fields=frozenset({"prompt", "steps", "error_steps"}),
+        build=_lazy("rmbench.data.build_steps:build_step_item"),
+    ),
+    "One step-split solution with its erroneous steps labelled (step-level PRM protocol).",
 )
 BUILDERS.add(
     "PreferenceItem",

@@ -26,6 +26,14 @@ ENGINES.lazy("vllm", "rmbench.engines.vllm:VLLMClassifierEngine", "vLLM pooling 
 ENGINES.lazy("vllm-prm", "rmbench.engines.vllm_prm:VLLMProcessEngine", "vLLM process RMs: a score per solution step.")
 ENGINES.lazy("length", "rmbench.engines.baseline:LengthEngine", "Baseline: response length in characters (no model).")
 ENGINES.lazy("random", "rmbench.engines.baseline:RandomEngine", "Baseline: seeded random score (no model).")
+ENGINES.lazy(
+    "random-prm", "rmbench.engines.step_baseline:RandomStepEngine", "Baseline: seeded random score per step (no model)."
+)
+ENGINES.lazy(
+    "arith-prm",
+    "rmbench.engines.step_baseline:ArithmeticStepEngine",
+    "Baseline: per step, 0.1 if an 'a op b = c' in it is false, else 0.9 (no model).",
+)
 ENGINES.lazy("minilm", "rmbench.engines.baseline:MiniLMEngine", "Baseline: MiniLM prompt-response similarity.")
 ENGINES.lazy("dpo", "rmbench.engines.dpo:DPOEngine", "DPO implicit reward beta*(log pi - log pi_ref), transformers.")
 ENGINES.lazy("dpo-vllm", "rmbench.engines.dpo:VLLMDPOEngine", "DPO implicit reward through vLLM.")

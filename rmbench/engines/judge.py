@@ -34,13 +34,15 @@ from rmbench.engines.devices import (
 from rmbench.engines.encoding import ChatEncoder, chat_template_key
 from rmbench.errors import ModelSpecError
 from rmbench.judges.pairs import VERDICT_VALUES, PairRequest
-from rmbench.judges.parsing import parse_rating, parse_verdict
+from rmbench.judges.parsing import parse_earliest_error, parse_rating, parse_verdict
 from rmbench.judges.templates import (
+    CriticPrompt,
     JudgeTemplate,
     PairwisePrompt,
     PointwisePrompt,
     conversation_text,
     load_template,
+    tagged_steps,
 )
 from rmbench.modelspec import ModelSpec, engine_fingerprint
 from rmbench.requests import Score, ScoreRequest
@@ -70,9 +72,16 @@ class TextGenerator(Protocol):
 
 @dataclass(frozen=True)
 class JudgeInput:
-    prompt: PointwisePrompt | PairwisePrompt
+    prompt: PointwisePrompt | PairwisePrompt | CriticPrompt
     backend_input: Any
     too_long: bool
+
+
+def critic_steps(first_error: int, n_steps: int) -> tuple[float, ...]:
+    """A critic's answer as step scores for the step-level protocol: 1 before the earliest error, 0 from it on
+    (an error propagates); -1 (no error) scores every step 1. At threshold 0.5 the first step at 0 is the answer."""
+    cut = n_steps if first_error == -1 else first_error
+    return tuple(1.0 if i < cut else 0.0 for i in range(n_steps))
 
 
 class JudgeEngine(SpecFingerprint):
@@ -126,9 +135,13 @@ class JudgeEngine(SpecFingerprint):
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []
         for request in requests:
-            prompt: PointwisePrompt | PairwisePrompt
+            prompt: PointwisePrompt | PairwisePrompt | CriticPrompt
             question = conversation_text(request.prompt)
-            if isinstance(request, PairRequest):
+            if request.steps and self.template.critic is not None:
+                # A step-split solution and a template with a critic: ask for the earliest erroneous step.
+                prompt = self.template.critic
+                messages = prompt.messages(question=question, tagged_response=tagged_steps(request.steps))
+            elif isinstance(request, PairRequest):
                 prompt = self.template.prompt("pairwise")  # type: ignore[assignment]
                 messages = prompt.messages(question=question, response_a=request.response, response_b=request.second)
             else:
@@ -143,7 +156,7 @@ class JudgeEngine(SpecFingerprint):
     def score(self, batch: Sequence[Encoded], *, hidden: bool = False) -> list[Score]:
         if hidden:
             raise ModelSpecError(f"engine '{self.spec.engine}' has no reward-reading hidden state to return")
-        values = [math.nan] * len(batch)
+        values: list[float | tuple[float, ...]] = [math.nan] * len(batch)
         by_length: dict[int, list[int]] = {}
         for i, e in enumerate(batch):
             if e.payload.too_long:
@@ -153,13 +166,21 @@ class JudgeEngine(SpecFingerprint):
         for max_new_tokens, rows in by_length.items():
             texts = self.generator.generate([batch[i].payload.backend_input for i in rows], max_new_tokens)
             for i, text in zip(rows, texts):
-                values[i] = self._read(batch[i].payload.prompt, text)
-        return [Score(value=v, n_tokens=e.n_tokens, truncated=e.truncated) for e, v in zip(batch, values)]
+                values[i] = self._read(batch[i].payload.prompt, text, len(batch[i].request.steps))
+        return [_judge_score(v, e) for e, v in zip(batch, values)]
 
-    def _read(self, prompt: PointwisePrompt | PairwisePrompt, text: str) -> float:
-        """The number a judge's output stands for, or NaN (counted, with a few examples kept for the report)."""
+    def _read(
+        self, prompt: PointwisePrompt | PairwisePrompt | CriticPrompt, text: str, n_steps: int = 0
+    ) -> float | tuple[float, ...]:
+        """The number (a critic: the step scores) a judge's output stands for, or NaN (counted, with a few examples
+        kept for the report)."""
         self.counts["generated"] += 1
-        if isinstance(prompt, PointwisePrompt):
+        if isinstance(prompt, CriticPrompt):
+            first_error = parse_earliest_error(text, prompt.compiled, n_steps)
+            if first_error is not None:
+                return critic_steps(first_error, n_steps)
+            rating = None
+        elif isinstance(prompt, PointwisePrompt):
             rating = parse_rating(text, prompt.compiled, prompt.min_rating, prompt.max_rating)
         else:
             verdict = parse_verdict(text, prompt.compiled)
@@ -188,6 +209,16 @@ class JudgeEngine(SpecFingerprint):
         close = getattr(self.generator, "close", None)
         if close is not None:
             close()
+
+
+def _judge_score(value: float | tuple[float, ...], encoded: Encoded) -> Score:
+    """A rating or verdict as the value; a critic's step scores as steps (NaN steps when unreadable), value = min."""
+    steps = encoded.request.steps if encoded.payload.prompt.kind == CriticPrompt.kind else ()
+    if steps:
+        values = value if isinstance(value, tuple) else (math.nan,) * len(steps)
+        return Score(value=min(values), steps=values, n_tokens=encoded.n_tokens, truncated=encoded.truncated)
+    assert not isinstance(value, tuple)
+    return Score(value=value, n_tokens=encoded.n_tokens, truncated=encoded.truncated)
 
 
 def spec_template(spec: ModelSpec) -> JudgeTemplate:

@@ -30,6 +30,9 @@ VERDICT_PATTERNS: tuple[str, ...] = (
     r"(?i:\b(?:assistant|response|output)\s+)([AB])(?i:\s+is\s+(?:the\s+)?better)\b",
 )
 
+#: Earliest-error critics (ProcessBench): the 0-based index of the first erroneous step, -1 for none, in \boxed{}.
+EARLIEST_ERROR_PATTERNS: tuple[str, ...] = (r"\\boxed\{\s*(-?\d+)\s*\}",)
+
 #: Verdict labels: the first-shown response (A) wins, the second (B) wins, or a tie (MT-Bench's C).
 VERDICT_LABELS = {"A": "A", "B": "B", "C": "tie", "TIE": "tie"}
 
@@ -69,3 +72,14 @@ def parse_verdict(text: str, patterns: Sequence[re.Pattern[str]]) -> str | None:
     """"A", "B" or "tie" if ``text`` gives one unambiguous verdict; else None."""
     value = _agreed_match(text, patterns)
     return None if value is None else VERDICT_LABELS.get(value)
+
+
+def parse_earliest_error(text: str, patterns: Sequence[re.Pattern[str]], n_steps: int) -> int | None:
+    """The critic's earliest erroneous step (0-based, -1 = none), or None. As ProcessBench's ``extract_answer``, the
+    last match of the strongest matching pattern decides; an index outside -1..n_steps-1 is unparseable."""
+    for pattern in patterns:
+        matches = list(pattern.finditer(text))
+        if matches:
+            value = int(matches[-1].group(1))
+            return value if -1 <= value < n_steps else None
+    return None

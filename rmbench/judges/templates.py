@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rmbench.errors import ModelSpecError
 from rmbench.items import Conversation
-from rmbench.judges.parsing import RATING_PATTERNS, VERDICT_PATTERNS, compile_patterns
+from rmbench.judges.parsing import EARLIEST_ERROR_PATTERNS, RATING_PATTERNS, VERDICT_PATTERNS, compile_patterns
 from rmbench.modelspec import stable_hash
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE = "mt_bench"
-_PLACEHOLDER = re.compile(r"\{(question|response|response_a|response_b)\}")
+_PLACEHOLDER = re.compile(r"\{(question|response|response_a|response_b|tagged_response)\}")
 
 
 class JudgePrompt(BaseModel):
@@ -94,6 +94,28 @@ class PairwisePrompt(JudgePrompt):
         return compile_patterns(self.patterns or VERDICT_PATTERNS)
 
 
+class CriticPrompt(JudgePrompt):
+    """Find the earliest erroneous step of a step-split solution (ProcessBench's critic): the answer is a 0-based
+    step index, or -1 for "no error". ``{tagged_response}`` is the solution with each step in
+    ``<paragraph_i>…</paragraph_i>`` tags, indexed from 0, exactly as ProcessBench renders it."""
+
+    kind: ClassVar[str] = "earliest error step"
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> CriticPrompt:
+        self._require("question", "tagged_response")
+        return self
+
+    @cached_property
+    def compiled(self) -> tuple[re.Pattern[str], ...]:
+        return compile_patterns(self.patterns or EARLIEST_ERROR_PATTERNS)
+
+
+def tagged_steps(steps: tuple[str, ...]) -> str:
+    """ProcessBench's ``tagged_response``: each step between ``<paragraph_i>`` tags, indexed from 0."""
+    return "".join(f"<paragraph_{i}>\n{step}\n</paragraph_{i}>\n\n" for i, step in enumerate(steps)).strip()
+
+
 class JudgeTemplate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,13 +123,18 @@ class JudgeTemplate(BaseModel):
     source: str | None = Field(None, description="Where the prompt text comes from.")
     pointwise: PointwisePrompt | None = None
     pairwise: PairwisePrompt | None = None
+    critic: CriticPrompt | None = Field(
+        None, description="Earliest-error critic for step-split solutions; used for them when present."
+    )
 
     @property
     def digest(self) -> str:
         return stable_hash(self.model_dump())
 
-    def prompt(self, mode: Literal["pointwise", "pairwise"]) -> PointwisePrompt | PairwisePrompt:
-        prompt = self.pointwise if mode == "pointwise" else self.pairwise
+    def prompt(
+        self, mode: Literal["pointwise", "pairwise", "critic"]
+    ) -> PointwisePrompt | PairwisePrompt | CriticPrompt:
+        prompt = {"pointwise": self.pointwise, "pairwise": self.pairwise, "critic": self.critic}[mode]
         if prompt is None:
             raise ModelSpecError(f"judge template '{self.name}' has no {mode} prompt")
         return prompt

@@ -162,6 +162,15 @@ DECLARATIONS: dict[str, tuple[MetricDeclaration, ...]] = {
             _H, _F,
         ),
     ),
+    "step_level": (
+        _M("prm_score", "PRMBench PRMScore: 0.5·F1 of correct steps + 0.5·F1 of erroneous steps (METRICS.md §10)", _H, _B),
+        _M("f1_correct_steps", "step-level F1 of the correct steps (steps scored above the threshold)", _H, _B),
+        _M("f1_error_steps", "step-level F1 of the erroneous steps (steps scored at or below the threshold)", _H, _B),
+        _M("first_error_acc_error", "erroneous solutions whose first flagged step is the earliest error", _H, _B),
+        _M("first_error_acc_correct", "correct solutions with no step flagged", _H, _B),
+        _M("first_error_f1", "ProcessBench F1: harmonic mean of the two first-error accuracies", _H, _B),
+        _M("first_error_hit", "per solution: the earliest error (or its absence) was found exactly", _H, _B),
+    ),
     "overoptimization": (
         _M("gold_bon_{n}", "expected gold score of the proxy's best-of-n pick", _H, _P),
         _M("proxy_bon_{n}", "the proxy's own score of its best-of-n pick", _N, _P),

@@ -119,11 +119,12 @@ def test_shipped_names_are_kept_and_every_lazy_target_exists() -> None:
     assert set(ENGINES) == {
         "hf", "hf-prm", "vllm", "vllm-prm", "length", "random", "minilm", "dpo", "dpo-vllm", "judge", "judge-vllm",
         "vllm-server", "vllm-server-prm", "remote-reward", "openai-judge",
+        "random-prm", "arith-prm",
     }  # fmt: skip
     assert ENGINES.entry("hf-prm").target == "rmbench.engines.hf_prm:HFProcessEngine"
     assert ENGINES.entry("vllm-prm").target == "rmbench.engines.vllm_prm:VLLMProcessEngine"
     assert set(PROTOCOLS) >= {"pairwise", "best_of_n", "ties", "rmbench_grid", "probing", "contrast"}
-    assert ONE_TO_ONE == {"hh_rlhf", "rmb_pairwise", "rmb_bon"} and WHOLE_SOURCE == {"alpacaeval_bon"}
+    assert ONE_TO_ONE == {"hh_rlhf", "rmb_pairwise", "rmb_bon", "processbench"} and WHOLE_SOURCE == {"alpacaeval_bon"}
     for registry, _ in _registries():
         for name in registry.names():
             entry = registry.entry(name)

@@ -143,7 +143,7 @@ class TestVLLMEngine:
         message = worker["classifier"]["hidden_error"]
         assert "hidden states" in message and "--engine hf" in message
 
-    @pytest.mark.parametrize("name", ["run_classifier", "run_process"])
+    @pytest.mark.parametrize("name", ["run_classifier", "run_process", "run_process_steps"])
     def test_run_with_vllm_gives_the_hf_metrics_and_records_parity(
         self, worker: dict[str, Any], name: str, tiny_rm: Path, tiny_prm: Path, tmp_path: Path
     ) -> None:
@@ -153,7 +153,8 @@ class TestVLLMEngine:
         assert run["exit_code"] == 0
         vllm = json.loads((Path(run["out"]) / "results.json").read_text(encoding="utf-8"))
         model, extra = (tiny_rm, ()) if name == "run_classifier" else (tiny_prm, ("--step-tag", STEP_TAG))
-        assert main(run_args(str(model), tmp_path / "hf", "hf", *extra)) == 0
+        suite = "math-robustness-steps" if name == "run_process_steps" else "math-robustness"  # step_level protocol
+        assert main(run_args(str(model), tmp_path / "hf", "hf", *extra, suite=suite)) == 0
         hf = json.loads((tmp_path / "hf" / "results.json").read_text(encoding="utf-8"))
         # Same items, same per-item outcomes, so the same metrics and bootstrap intervals.
         assert vllm["metrics"] == hf["metrics"]

@@ -132,20 +132,21 @@ def process_parity(path: str) -> dict[str, Any]:
     return check_engines(ModelSpec(model=path, max_length=MAX_LENGTH, step_tag=STEP_TAG)).as_dict()
 
 
-def run_args(path: str, out: Path, engine: str, *extra: str) -> list[str]:
-    """`rmbench run` on a few generated math-robustness problems (steps are there for a process RM)."""
+def run_args(path: str, out: Path, engine: str, *extra: str, suite: str = "math-robustness") -> list[str]:
+    """`rmbench run` on a few generated math-robustness problems (steps are there for a process RM); the
+    step-level view (``math-robustness-steps``) for the step_level protocol."""
     return [
-        "run", "--no-progress", "--suite", "math-robustness", "--limit", str(RUN_LIMIT), "--model", path,
+        "run", "--no-progress", "--suite", suite, "--limit", str(RUN_LIMIT), "--model", path,
         "--engine", engine, "--max-length", str(MAX_LENGTH), "--out", str(out), "--cache", str(out / "cache.sqlite"),
         *extra,
     ]  # fmt: skip
 
 
-def cli_run(path: str, out: Path, *extra: str) -> dict[str, Any]:
+def cli_run(path: str, out: Path, *extra: str, suite: str = "math-robustness") -> dict[str, Any]:
     """`rmbench run --engine vllm` in this process; the test reads the run directory."""
     from rmbench.cli import main
 
-    return {"exit_code": main(run_args(path, out, "vllm", *extra)), "out": str(out)}
+    return {"exit_code": main(run_args(path, out, "vllm", *extra, suite=suite)), "out": str(out)}
 
 
 def main() -> None:
@@ -165,6 +166,11 @@ def main() -> None:
         ("process_parity", process_parity, args.prm),
         ("run_classifier", lambda p: cli_run(p, runs / "run-rm"), args.rm),
         ("run_process", lambda p: cli_run(p, runs / "run-prm", "--step-tag", STEP_TAG), args.prm),
+        (
+            "run_process_steps",
+            lambda p: cli_run(p, runs / "run-prm-steps", "--step-tag", STEP_TAG, suite="math-robustness-steps"),
+            args.prm,
+        ),
     ):
         clock = time.perf_counter()
         results[name] = run(path)

@@ -115,6 +115,7 @@ GENERATED = {
     "baselines": ["baselines.md", "baselines.csv", "baselines.html", "baselines/reports", "baselines-bon.md",
                   "baselines-bon.csv", "baselines-bon.html", "baselines-bon/reports",
                   "baselines-benchmark-vs-bon-gold.md", "baselines-benchmark-vs-bon-gold.json"],
+    "prmbench": ["prmbench.md", "prmbench.csv", "prmbench.html", "prmbench/reports"],
 }
 
 
@@ -154,6 +155,12 @@ def test_baselines_leaderboard_is_up_to_date(tmp_path: Path) -> None:
     shared_path("rm_bench")
     shared_path("hh_rlhf")
     _assert_up_to_date("baselines", _rebuild("baselines", tmp_path))
+
+
+@pytest.mark.slow
+def test_prmbench_leaderboard_is_up_to_date(tmp_path: Path) -> None:
+    shared_path("prmbench")
+    _assert_up_to_date("prmbench", _rebuild("prmbench", tmp_path))
 
 
 # --- the HTML renders in a headless browser (when chromium is installed) --------------------------------------------
