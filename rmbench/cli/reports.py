@@ -211,10 +211,11 @@ def gate(
     from rmbench.errors import RmbenchError
 
     console = _console()
-    summary = _summary_target(summary_md, console)
     if junit is not None:
-        _remove_stale(junit)
+        _remove_stale(junit)  # before anything can fail: a CI system must never read an earlier verdict
+    summary: Path | None = None
     try:
+        summary = _summary_target(summary_md, console)
         result = run_gate(
             candidate, baseline, metrics=metric or None, max_drop=max_drop, alpha=alpha, resamples=resamples, seed=seed,
             min_n=min_n,
