@@ -34,6 +34,7 @@ from rmbench.analysis.compare import (
 )
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction, MetricDeclaration
+from rmbench.results.markdown import md_cell
 from rmbench.settings import GATE_ALPHA, GATE_MAX_DROP, GATE_MIN_N
 
 DEFAULT_MAX_DROP = GATE_MAX_DROP
@@ -320,11 +321,6 @@ def _verdict(
 
 
 # --- reports for CI systems -----------------------------------------------------------------------------------------
-
-
-def md_cell(text: str) -> str:
-    """Text safe inside a markdown table cell: a ``|`` would start a new column, a newline end the row."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _num(value: float | None) -> str:

@@ -72,7 +72,7 @@ def compare(
         return
     suite = result.suite
     table = Table(
-        title=f"{suite['name']} v{suite['version']}: B − A",
+        title=escape(f"{suite['name']} v{suite['version']}: B − A"),
         caption=(
             f"A = {run_a} · B = {run_b} · items shared {result.shared}, only in A {result.only_a}, only in B "
             f"{result.only_b} · {result.confidence:.0%} CI from a paired cluster bootstrap ({result.resamples} "
@@ -87,8 +87,8 @@ def compare(
         style = "bold" if d.scope == "overall" else None
         diff = _fmt(d.diff, signed=True)
         table.add_row(
-            d.scope,
-            d.metric,
+            escape(d.scope),
+            escape(d.metric),
             _fmt(d.value_a),
             _fmt(d.value_b),
             f"[{'green' if d.improved else 'red'}]{diff}[/]" if significant and d.improved is not None else diff,
@@ -101,7 +101,7 @@ def compare(
     console = _console()
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def correlate(
@@ -167,7 +167,7 @@ def correlate(
         typer.echo(dumps_json(result.as_dict()))
         return
     table = Table(
-        title=f"{result.x_name} vs {result.y_name}",
+        title=escape(f"{result.x_name} vs {result.y_name}"),
         caption=f"n = {result.n} models matched by {label_by} · {result.confidence:.0%} CI: bootstrap over models "
         f"({result.resamples} resamples, seed {result.seed})",
     )
@@ -178,9 +178,9 @@ def correlate(
         table.add_row(c.method, _fmt(c.value, 3), ci, _p(c.p_value), str(result.n))
     console = _console()
     console.print(table)
-    console.print(f"matched: {', '.join(result.labels)}", highlight=False)
+    console.print(escape(f"matched: {', '.join(result.labels)}"), highlight=False)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def gate(
@@ -284,7 +284,7 @@ def _print_gate(result: GateResult, console: Console, max_drop: float, alpha: fl
         verdict = "NO VERDICT (insufficient data)"
     table = Table(
         title=f"rmbench gate: {verdict}",
-        caption=f"tolerance {max_drop:g} · α = {alpha:g} · " + " · ".join(result.notes),
+        caption=escape(f"tolerance {max_drop:g} · α = {alpha:g} · " + " · ".join(result.notes)),
     )
     for column in ("metric", "better", "baseline", "candidate", "Δ", "95% CI", "p (worse)", "n", "result"):
         table.add_column(column, justify="left" if column in ("metric", "better", "result") else "right")
@@ -319,6 +319,6 @@ def leaderboard_build(
     board, written = build_from_config(config, out_dir, runs_base)
     console = _console()
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(escape(f"wrote {path}"), highlight=False)
     top = ", ".join(f"{r.rank}. {r.label}" for r in board.rows[:3])
-    console.print(f"{len(board.rows)} models; top: {top}", highlight=False)
+    console.print(escape(f"{len(board.rows)} models; top: {top}"), highlight=False)

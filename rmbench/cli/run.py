@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rmbench.cli.flags import choices, validated
 from rmbench.engines import ENGINES
@@ -144,7 +145,7 @@ def run(
         return
     console.print(console_table(outcome.results))
     hits, unique = outcome.execution["cache_hits"], outcome.results["counts"]["unique_requests"]
-    console.print(f"cache hits {hits}/{unique} · run directory [bold]{outcome.out}[/]", highlight=False)
+    console.print(f"cache hits {hits}/{unique} · run directory [bold]{escape(str(outcome.out))}[/]", highlight=False)
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from rmbench.analysis import gate as gate_module
-from rmbench.analysis.gate import md_cell, run_gate
+from rmbench.analysis.gate import run_gate
 from rmbench.atomic import write_json
 from rmbench.metrics.stats import sectioned_metrics
 from rmbench.protocols.base import MetricOptions
+from rmbench.results.markdown import md_cell
 from tests.analysis.test_gate import make_run
 from tests.helpers import cli
 
