@@ -61,3 +61,13 @@ def test_leaderboard_labels_are_text_in_csv_and_markdown(tmp_path: Path) -> None
     assert sorted(labels) == ["'=cmd|x", "plain"]
     table = [line for line in (tmp_path / "board.md").read_text().splitlines() if "cmd" in line]
     assert len(table) == 1 and "=cmd\\|x" in table[0]
+
+
+def test_lone_surrogate_is_refused_naming_record_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = [pair(i) for i in range(4)]
+    records[2]["chosen"] = "bad \ud800 text"  # json.dumps writes it as the escape \ud800, which json.loads accepts
+    suite = write_suite(tmp_path / "suite", records, name="surrogate")
+    code = cli(["run", "--no-progress", "--suite", str(suite), "--engine", "length", "--cache",
+                str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "line 3" in err and "'chosen'" in err and "surrogate" in err
