@@ -22,6 +22,7 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
+    from rmbench.cli import cache as cache_cmd
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
     from rmbench.cli import reports as reports_cmd
@@ -37,6 +38,7 @@ def _register() -> None:
     app.command("evaluate-scores")(scores_cmd.evaluate_scores)
     app.command("rescore")(rescore_cmd.rescore)
     app.add_typer(suites_cmd.app, name="suites")
+    app.add_typer(cache_cmd.app, name="cache")
     reports_cmd.register(app)
     results_cmd.register(app)
     contrast_cmd.register(app)

@@ -88,3 +88,17 @@ def test_integrity_check_reports_a_sound_cache(tmp_path: Path) -> None:
     with ScoreCache(tmp_path / "c.sqlite") as cache:
         assert cache.integrity_problems() == []
     assert cache_module.CacheError.exit_code == 2
+
+
+def test_cache_verify_catches_a_tampered_score(suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache, run = tmp_path / "scores.sqlite", tmp_path / "run"
+    assert _run(suite, cache, run) == 0
+    capsys.readouterr()
+    assert cli(["cache", "verify", "--cache", str(cache), "--run", str(run), "--sample", "50"]) == 0
+    assert "integrity check: ok" in capsys.readouterr().out
+    with sqlite3.connect(cache) as db:
+        db.execute("UPDATE scores SET value = value + 1 WHERE request = (SELECT MIN(request) FROM scores)")
+    assert cli(["cache", "verify", "--cache", str(cache), "--run", str(run), "--sample", "50"]) == 1
+    out = capsys.readouterr().out
+    assert "1 differ" in out and "stale or was edited" in out
+    assert cli(["cache", "verify", "--cache", str(tmp_path / "missing.sqlite")]) == 2
