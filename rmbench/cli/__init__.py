@@ -49,7 +49,8 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: user-facing errors print one clear line and exit 2; nothing else is swallowed."""
+    """Console entry point: exit 0 done, 1 only for a regression the gate found, 2 for anything else (one clear
+    line; RMBENCH_TRACEBACK=1 re-raises unexpected errors), 130 when interrupted."""
     try:
         # Without standalone mode click *returns* a raised typer.Exit's code instead of raising it.
         returned = app(args=argv, standalone_mode=False)
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        err_console.print("aborted")
+        err_console.print(
+            "interrupted: every batch scored before the interrupt is kept in the score cache and no output was "
+            "half-written; run the same command again to resume from the cache",
+            highlight=False, soft_wrap=True,
+        )
         return 130
     except Exception as exc:  # click usage errors carry their own exit code
         code = getattr(exc, "exit_code", None)
@@ -74,8 +79,27 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None and hasattr(exc, "show"):  # e.g. a bare command group: its help is the answer
             exc.show()
             return int(code)
-        raise
+        return _unexpected(exc)
     return returned if isinstance(returned, int) else 0
+
+
+def _unexpected(exc: Exception) -> int:
+    """Exit 1 means "the gate found a regression" and nothing else, so every other failure exits 2 with one line:
+    an OS error names its file; anything else is a bug, shown in full with RMBENCH_TRACEBACK=1."""
+    import os
+
+    if os.environ.get("RMBENCH_TRACEBACK"):
+        raise exc
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        message = f"{where}{exc.strerror or exc}"
+    else:
+        message = (
+            f"unexpected {type(exc).__name__}: {exc} (a bug in rmbench: please report it with the command; "
+            "RMBENCH_TRACEBACK=1 shows where it happened)"
+        )
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return 2
 
 
 def _is_usage_error(exc: Exception) -> bool:
