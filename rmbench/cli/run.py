@@ -139,6 +139,15 @@ def run(
         },
         {"token_budget": "--batch-tokens", "show_progress": "--progress", "engine_parity": "--parity"},
     )
+    for trusted in [*specs, *([gold] if gold is not None else [])]:
+        if trusted.trust_remote_code:
+            Console(stderr=True).print(
+                escape(
+                    f"notice: model '{trusted.model}' runs Python code from its own repository "
+                    "(trust_remote_code: true); results.json records it in model.spec"
+                ),
+                highlight=False, soft_wrap=True,
+            )
     outcome = run_suite(config)
     if json_out:
         typer.echo(dumps_json(outcome.results))
