@@ -71,3 +71,24 @@ def test_lone_surrogate_is_refused_naming_record_and_field(tmp_path: Path, capsy
                 str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "line 3" in err and "'chosen'" in err and "surrogate" in err
+
+
+def test_a_nan_run_is_refused_not_ranked_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hand-edited NaN once sorted first on a board; now the file and field are named and nothing is written."""
+    import json
+
+    suite = write_suite(tmp_path / "suite", [pair(i) for i in range(4)], name="tiny")
+    runs = tmp_path / "runs"
+    for label in ("nan", "plain"):
+        assert cli(["run", "--no-progress", "--suite", str(suite), "--engine", "length", "--cache",
+                    str(tmp_path / "c.sqlite"), "--out", str(runs / label)]) == 0
+    document = json.loads((runs / "nan" / "results.json").read_text())
+    document["metrics"][0]["value"] = float("nan")
+    (runs / "nan" / "results.json").write_text(json.dumps(document))
+    config = tmp_path / "board.yaml"
+    config.write_text("name: board\ntitle: Board\nruns: [runs/*]\ncolumns:\n  - {suite: tiny, metric: accuracy}\n")
+    capsys.readouterr()
+    assert cli(["leaderboard", "build", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "nan/results.json" in err and "metrics[0].value" in err
+    assert not (tmp_path / "board.md").exists()
