@@ -18,6 +18,7 @@ from typing import Any
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a leftover of a dead one may be removed)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

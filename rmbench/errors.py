@@ -35,3 +35,7 @@ class ModelSpecError(RmbenchError):
 
 class ScoreError(RmbenchError):
     """Scores are unusable (e.g. every score NaN)."""
+
+
+class CacheError(RmbenchError):
+    """The score cache cannot be read or written (corrupt, read-only, on a full disk)."""

@@ -159,7 +159,7 @@ def directory_digest(path: Path, sample_bytes: int = 1 << 20) -> str:
     hashing every byte of a 70B checkpoint on each run would not be cheap.
     """
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _rmbench_output(p.relative_to(path)))
     for file in files:
         size = file.stat().st_size
         digest.update(f"{file.relative_to(path).as_posix()}:{size}".encode())
@@ -169,6 +169,17 @@ def directory_digest(path: Path, sample_bytes: int = 1 << 20) -> str:
                 handle.seek(-sample_bytes, 2)
                 digest.update(handle.read(sample_bytes))
     return digest.hexdigest()[:16]
+
+
+#: Directories inside a model directory that hold caches and rmbench's own outputs (``--model .`` run from inside
+#: a checkpoint puts the default cache and runs/ there): never part of the model's identity.
+_OUTPUT_DIRS = frozenset({".cache", ".rmbench-cache", "runs"})
+_OUTPUT_SUFFIXES = (".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal", ".tmp")
+
+
+def _rmbench_output(relative: Path) -> bool:
+    """Whether a file under a model directory is a cache, a run directory's file or a temporary, not the model."""
+    return bool(_OUTPUT_DIRS.intersection(relative.parts[:-1])) or relative.name.endswith(_OUTPUT_SUFFIXES)
 
 
 def model_fingerprint(spec: ModelSpec, extra: dict[str, Any] | None = None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -91,6 +92,35 @@ def score_requests(
     stats.cache_hits = len(scores)
     todo = [r for r in unique if r.key not in scores]
 
+    try:
+        _score_todo(todo, executor, cache, fingerprint, budget, hidden, show_progress, label, scores, stats)
+    except KeyboardInterrupt:
+        # Say what was kept: every finished batch is in the cache, so the same command resumes from there.
+        sys.stderr.write(
+            f"interrupted: {len(scores)} of {stats.unique_requests} scores for this model are cached in "
+            f"{cache.path}; run the same command again to resume from them\n"
+        )
+        raise
+
+    for request in unique:
+        score = scores[request.key]
+        stats.truncated += int(score.truncated)
+        stats.invalid_scores += int(not score.is_valid)
+    return scores, stats
+
+
+def _score_todo(
+    todo: list[ScoreRequest],
+    executor: Executor,
+    cache: ScoreCache,
+    fingerprint: str,
+    budget: int,
+    hidden: bool,
+    show_progress: bool,
+    label: str,
+    scores: dict[str, Score],
+    stats: ScoringStats,
+) -> None:
     kill_after = int(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
     with _progress(show_progress and bool(todo)) as progress:
         task = progress.add_task(label, total=len(todo))
@@ -104,12 +134,6 @@ def score_requests(
             progress.advance(task, len(batch.keys))
             if kill_after is not None and stats.batches >= kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
-
-    for request in unique:
-        score = scores[request.key]
-        stats.truncated += int(score.truncated)
-        stats.invalid_scores += int(not score.is_valid)
-    return scores, stats
 
 
 def _progress(enabled: bool) -> Progress:

@@ -34,6 +34,8 @@ BOOTSTRAP_SEED: Final = 0
 #: The regression gate (METRICS.md §9): a drop up to GATE_MAX_DROP never fails; a larger one fails when significant.
 GATE_MAX_DROP: Final = 0.01
 GATE_ALPHA: Final = 0.05
+#: METRICS.md §9, small samples: a gated scope with fewer items is "insufficient data", neither pass nor fail.
+GATE_MIN_N: Final = 30
 
 ENV_PREFIX: Final = "RMBENCH_"
 

@@ -21,6 +21,7 @@ from rmbench.errors import RmbenchError
 from rmbench.metrics import declared, stats
 from rmbench.metrics.bootstrap import LINEAR, check_resamples, paired_difference
 from rmbench.metrics.options import Section
+from rmbench.metrics.stats import sectioned_mean_sign_flips
 from rmbench.results.io import RESULTS, read_results
 from rmbench.results.rundir import ITEMS
 from rmbench.results.schema import MetricRecord, RunResults, SuiteIdentity
@@ -152,6 +153,11 @@ class Difference:
     direction: str | None = None
     #: True when B is better than A by the declared direction, False when worse, None when it cannot say.
     improved: bool | None = None
+    #: Evidence that B < A from a test valid at any n (only with ``small_n_tests``; the gate reads it): McNemar's
+    #: exact one-sided test for 0/1 outcomes of one item per prompt, else the paired sign-flip permutation test
+    #: over prompts. ``drop_test`` names which.
+    p_drop_small_n: float | None = None
+    drop_test: str | None = None
 
 
 @dataclass
@@ -192,8 +198,11 @@ def compare_runs(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
+    small_n_tests: bool = False,
 ) -> Comparison:
     """Paired B − A for every shared per-item metric in every scope (or only ``wanted_scopes``).
+
+    ``small_n_tests`` adds each difference's ``p_drop_small_n`` (the gate's test, valid at any n).
 
     Raises RmbenchError when the runs are not comparable (different suite or version, no items.parquet).
     """
@@ -234,19 +243,26 @@ def compare_runs(
             frame[f"{m}_diff"] = rows[f"{m}_b"] - rows[f"{m}_a"]
         columns = [f"{m}_{side}" for m in group for side in ("a", "b", "diff")]
         table = sectioned_mean_draws(frame, columns, sections, resamples=resamples, seed=seed)
+        flips = (
+            sectioned_mean_sign_flips(frame, [f"{m}_diff" for m in group], sections, resamples=resamples, seed=seed)
+            if small_n_tests
+            else None
+        )
         for i, label in enumerate(table.labels):
             if wanted_scopes is not None and label not in wanted_scopes:
                 continue
             in_scope = frame["subset"].astype(str).isin(table.subsets[i]).to_numpy()
             for j, metric in enumerate(group):
                 a_col, b_col, d_col = 3 * j, 3 * j + 1, 3 * j + 2
-                differences.append(
-                    _difference(
-                        metric, label, table.n[i], table.point[i, a_col], table.point[i, b_col],
-                        table.draws[:, i, d_col], confidence,
-                        frame.loc[in_scope, f"{metric}_a"].to_numpy(), frame.loc[in_scope, f"{metric}_b"].to_numpy(),
-                    )
+                difference = _difference(
+                    metric, label, table.n[i], table.point[i, a_col], table.point[i, b_col],
+                    table.draws[:, i, d_col], confidence,
+                    frame.loc[in_scope, f"{metric}_a"].to_numpy(), frame.loc[in_scope, f"{metric}_b"].to_numpy(),
                 )
+                if flips is not None:
+                    one_per_prompt = not frame.loc[in_scope, "cluster"].astype(str).duplicated().any()
+                    difference = _with_small_n_test(difference, flips, flips.labels.index(label), j, one_per_prompt)
+                differences.append(difference)
     order = {name: k for k, name in enumerate(names)}
     rank = {"overall": 0, "section": 1, "subset": 2}
     differences.sort(key=lambda d: (order[d.metric], rank[d.scope.split(":")[0]], d.scope))
@@ -264,6 +280,23 @@ def compare_runs(
         confidence=confidence,
         differences=differences,
         warnings=warnings,
+    )
+
+
+def _with_small_n_test(
+    difference: Difference, flips: stats.SignFlips, scope: int, column: int, one_per_prompt: bool
+) -> Difference:
+    """Attach the one-sided drop test that stays valid at small n (METRICS.md §9, small samples)."""
+    a_only, b_only = difference.a_only_correct, difference.b_only_correct
+    if one_per_prompt and a_only is not None and b_only is not None:
+        discordant = a_only + b_only
+        p = 1.0 if discordant == 0 else float(binomtest(a_only, discordant, 0.5, alternative="greater").pvalue)
+        return replace(difference, p_drop_small_n=p, drop_test="McNemar exact (one-sided)")
+    kind = "exact" if flips.exact else f"{len(flips.flips)} random sign patterns"
+    return replace(
+        difference,
+        p_drop_small_n=flips.p_lower(scope, column),
+        drop_test=f"paired sign-flip permutation over prompts ({kind})",
     )
 
 

@@ -1,8 +1,10 @@
 """The regression gate (METRICS.md §9): does a candidate run drop a metric compared with a baseline run?
 
 A gated metric fails only when it gets worse by more than the tolerance *and* significantly so at α (one-sided:
-evidence that it moved the worse way). With both runs' items.parquet the test is the paired cluster bootstrap of
-``rmbench.analysis.compare``; when either side is a bare results.json the gate falls back to an unpaired normal
+evidence that it moved the worse way). With both runs' items.parquet the CI is the paired cluster bootstrap of
+``rmbench.analysis.compare`` and the p-value comes from a test that is valid at any n: McNemar's exact test for
+0/1 outcomes of one item per prompt, else the paired sign-flip permutation test over prompts. A scope with fewer
+than ``GATE_MIN_N`` items is "insufficient data", neither pass nor fail. When either side is a bare results.json the gate falls back to an unpaired normal
 approximation built from the two reported CIs, and says so. Unusable input (different suite or version, different
 items, a metric missing) raises RmbenchError: a gate must never pass because it compared the wrong things.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,10 +34,12 @@ from rmbench.analysis.compare import (
 )
 from rmbench.errors import RmbenchError
 from rmbench.metrics.declared import Direction, MetricDeclaration
-from rmbench.settings import GATE_ALPHA, GATE_MAX_DROP
+from rmbench.results.markdown import md_cell
+from rmbench.settings import GATE_ALPHA, GATE_MAX_DROP, GATE_MIN_N
 
 DEFAULT_MAX_DROP = GATE_MAX_DROP
 DEFAULT_ALPHA = GATE_ALPHA
+DEFAULT_MIN_N = GATE_MIN_N
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class GateCheck:
     passed: bool
     reason: str
     direction: str = Direction.HIGHER.value
+    #: Fewer than the gate's minimum n items: reported, neither passed nor failed (``passed`` stays True so the
+    #: exit code is not a regression).
+    insufficient: bool = False
+    test: str = ""  # which test gave p_drop
 
     @property
     def label(self) -> str:
@@ -96,6 +104,7 @@ def run_gate(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     max_perturbation_drop: float | None = None,
+    min_n: int = DEFAULT_MIN_N,
 ) -> GateResult:
     if max_drop < 0:
         raise RmbenchError(f"--max-drop {max_drop}: the tolerance cannot be negative")
@@ -144,25 +153,27 @@ def run_gate(
     scopes = {scope for _, scope in gated}
     if wanted:
         comparison = compare_runs(
-            baseline, candidate, metrics=wanted, wanted_scopes=scopes, resamples=resamples, seed=seed
+            baseline, candidate, metrics=wanted, wanted_scopes=scopes, resamples=resamples, seed=seed,
+            small_n_tests=True,
         )
     # Evidence of a rise is the swapped comparison's evidence of a drop (same seed, same resamples).
     rising = sorted({n for n in wanted if declarations[n].direction is not Direction.HIGHER})
     reverse = (
-        compare_runs(candidate, baseline, metrics=rising, wanted_scopes=scopes, resamples=resamples, seed=seed)
+        compare_runs(candidate, baseline, metrics=rising, wanted_scopes=scopes, resamples=resamples, seed=seed,
+                     small_n_tests=True)
         if rising
         else None
     )
     for name, scope in gated:
         declaration = declarations[name]
         difference = comparison.find(name, scope) if comparison else None
-        if difference is not None and difference.p_drop is not None:
+        if difference is not None and difference.p_drop_small_n is not None:
             swapped = reverse.find(name, scope) if reverse else None
-            p_rise = swapped.p_drop if swapped is not None else None
-            checks.append(
-                _verdict(name, declaration, scope, difference.value_a, difference.value_b, difference.ci_low,
-                         difference.ci_high, difference.p_drop, p_rise, "paired", difference.n, max_drop, alpha)
-            )
+            p_rise = swapped.p_drop_small_n if swapped is not None else None
+            check = _verdict(name, declaration, scope, difference.value_a, difference.value_b, difference.ci_low,
+                             difference.ci_high, difference.p_drop_small_n, p_rise, "paired", difference.n, max_drop,
+                             alpha)
+            checks.append(replace(check, test=difference.drop_test or ""))
         else:
             if paired:
                 notes.append(f"'{name}' ({scope}) has no per-item column: gated unpaired from the reported CIs")
@@ -172,6 +183,12 @@ def run_gate(
         notes.append(
             f"perturbation rows: the candidate under each rewrite against its own original items (tolerance "
             f"{max_perturbation_drop:g}; paired CI and p-value as recorded in its results.json)"
+        )
+    checks = [_sufficient(c, min_n) for c in checks]
+    short = [c.label for c in checks if c.insufficient]
+    if short:
+        notes.append(
+            f"insufficient data (fewer than {min_n} items, METRICS.md §9): {', '.join(short)}; neither pass nor fail"
         )
     skipped = _not_gated_by_default(candidate, baseline) if not metrics else []
     if skipped:
@@ -201,6 +218,16 @@ def _perturbation_checks(candidate: LoadedRun, max_drop: float, alpha: float) ->
                      None, "paired", record.n, max_drop, alpha)
         )
     return checks
+
+
+def _sufficient(check: GateCheck, min_n: int) -> GateCheck:
+    """Below the minimum n no test is trusted either way: a one-item subset that flips is not a regression."""
+    if check.n >= min_n:
+        return check
+    return replace(
+        check, passed=True, insufficient=True,
+        reason=f"insufficient data: n = {check.n} < {min_n} items; neither pass nor fail ({check.reason})",
+    )
 
 
 def _gateable(run: LoadedRun, name: str) -> MetricDeclaration:
@@ -266,8 +293,9 @@ def _unpaired(
     p_drop = float(norm.cdf(diff / se)) if se > 0 else (0.0 if diff < 0 else 1.0)
     p_rise = float(norm.cdf(-diff / se)) if se > 0 else (0.0 if diff > 0 else 1.0)
     z = norm.ppf(0.975)
-    return _verdict(name, declaration, scope, b.value, c.value, diff - z * se, diff + z * se, p_drop, p_rise,
-                    "unpaired", c.n, max_drop, alpha)
+    check = _verdict(name, declaration, scope, b.value, c.value, diff - z * se, diff + z * se, p_drop, p_rise,
+                     "unpaired", c.n, max_drop, alpha)
+    return replace(check, test="normal approximation from the two reported CIs")
 
 
 def _worse_way(declaration: MetricDeclaration, baseline: float, candidate: float) -> str:
@@ -336,6 +364,8 @@ def summary_markdown(result: GateResult) -> str:
     """A job-summary page: verdict first, then one row per gated metric."""
     suite = result.suite
     verdict = "✅ PASSED" if result.passed else "❌ FAILED"
+    if result.passed and result.checks and all(c.insufficient for c in result.checks):
+        verdict = "⚠️ NO VERDICT (insufficient data)"
     failed = [c for c in result.checks if not c.passed]
     lines = [
         f"## rmbench gate: {verdict}",
@@ -345,16 +375,16 @@ def summary_markdown(result: GateResult) -> str:
         "",
     ]
     if failed:
-        lines += [f"- **{c.label}** {c.reason}" for c in failed] + [""]
+        lines += [f"- **{md_cell(c.label)}** {md_cell(c.reason)}" for c in failed] + [""]
     lines += [
         "| metric | better | baseline | candidate | Δ | 95% CI of Δ | p (worse) | n | test | result |",
         "|---|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for c in result.checks:
         ci = f"[{_num(c.ci_low)}, {_num(c.ci_high)}]"
-        status = "pass" if c.passed else "**FAIL**"
+        status = "**FAIL**" if not c.passed else "insufficient data" if c.insufficient else "pass"
         lines.append(
-            f"| {c.label} | {c.direction} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} "
+            f"| {md_cell(c.label)} | {c.direction} | {_num(c.baseline)} | {_num(c.candidate)} | {c.diff:+.4f} | {ci} "
             f"| {c.p_drop:.4g} | {c.n} "
             f"| {c.method} | {status} |"
         )
@@ -372,10 +402,11 @@ def junit_xml(result: GateResult) -> str:
     """JUnit XML: one test case per gated metric, a <failure> for each failed gate."""
     suite_name = f"rmbench-gate.{result.suite['name']}"
     failures = sum(not c.passed for c in result.checks)
+    skipped = sum(c.insufficient for c in result.checks)
     root = ET.Element("testsuites", name="rmbench gate", tests=str(len(result.checks)), failures=str(failures))
     suite = ET.SubElement(
         root, "testsuite", name=suite_name, tests=str(len(result.checks)), failures=str(failures), errors="0",
-        skipped="0",
+        skipped=str(skipped),
     )
     properties = ET.SubElement(suite, "properties")
     for key, value in (
@@ -391,11 +422,13 @@ def junit_xml(result: GateResult) -> str:
         detail = (
             f"baseline {_num(check.baseline)}, candidate {_num(check.candidate)}, change {check.diff:+.4f} "
             f"(95% CI [{_num(check.ci_low)}, {_num(check.ci_high)}]), one-sided p = {check.p_drop:.4g}, "
-            f"n = {check.n}, {check.method} test"
+            f"n = {check.n}, {check.method}: {check.test or 'test'}"
         )
         if not check.passed:
             failure = ET.SubElement(case, "failure", message=f"{check.label} {check.reason}", type="RegressionGate")
             failure.text = detail
+        elif check.insufficient:
+            ET.SubElement(case, "skipped", message=check.reason).text = detail
         else:
             ET.SubElement(case, "system-out").text = f"{check.reason}; {detail}"
     ET.SubElement(suite, "system-out").text = "\n".join(result.notes)

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -79,12 +80,12 @@ def check_engine(
         typer.echo(dumps_json(report.as_dict()))
     else:
         console = Console(width=None if sys.stdout.isatty() else 160)
-        table = Table(title=f"{model}: {engine} vs {reference} ({report.dtype})")
+        table = Table(title=escape(f"{model}: {engine} vs {reference} ({report.dtype})"))
         for column in ("request", "tokens", reference, engine, "|diff|"):
             table.add_column(column, justify="left" if column == "request" else "right")
         for row in report.requests:
             table.add_row(
-                row.label, str(row.n_tokens[0]), _values(row.reference), _values(row.candidate), f"{row.diff:.2e}"
+                escape(row.label), str(row.n_tokens[0]), _values(row.reference), _values(row.candidate), f"{row.diff:.2e}"
             )
         console.print(table)
         verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from rmbench.generators.contrast_pairs import Params
@@ -93,11 +94,11 @@ def build(
     pairing_result = build_pairs(params, data_dir)
     records = pairing_result.records
     write_text(out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records))
-    console.print(pairing_result.report.summary(), highlight=False)
-    console.print(f"wrote {len(records)} records to [bold]{out}[/]", highlight=False)
+    console.print(escape(pairing_result.report.summary()), highlight=False)
+    console.print(f"wrote {len(records)} records to [bold]{escape(str(out))}[/]", highlight=False)
     if suite_out is not None:
         write_text(suite_out, _suite_yaml(suite_out.stem, out.resolve(), params))
-        console.print(f"wrote suite [bold]{suite_out}[/] (rmbench run --suite {suite_out} ...)", highlight=False)
+        console.print(f"wrote suite [bold]{escape(str(suite_out))}[/] (rmbench run --suite {escape(str(suite_out))} ...)", highlight=False)
 
 
 def _suite_yaml(name: str, records: Path, params: Params) -> str:

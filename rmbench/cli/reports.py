@@ -7,13 +7,26 @@ Thin wrappers: the numbers come from rmbench.analysis.compare / correlate / gate
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from rmbench.runner.config import BOOTSTRAP_SEED, GATE_ALPHA, GATE_MAX_DROP, MIN_RESAMPLES, PAIRED_RESAMPLES
+from rmbench.runner.config import (
+    BOOTSTRAP_SEED,
+    GATE_ALPHA,
+    GATE_MAX_DROP,
+    GATE_MIN_N,
+    MIN_RESAMPLES,
+    PAIRED_RESAMPLES,
+)
+
+if TYPE_CHECKING:
+    from rmbench.analysis.gate import GateResult
 
 leaderboard_app = typer.Typer(help="Build leaderboards from run directories.", no_args_is_help=True)
 
@@ -21,6 +34,8 @@ leaderboard_app = typer.Typer(help="Build leaderboards from run directories.", n
 def _console() -> Console:
     """Tables stay readable in CI logs and pipes, where rich would otherwise assume 80 columns."""
     return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def register(app: typer.Typer) -> None:
     """Add the report commands to the main ``rmbench`` app."""
     app.command("compare")(compare)
@@ -57,7 +72,7 @@ def compare(
         return
     suite = result.suite
     table = Table(
-        title=f"{suite['name']} v{suite['version']}: B − A",
+        title=escape(f"{suite['name']} v{suite['version']}: B − A"),
         caption=(
             f"A = {run_a} · B = {run_b} · items shared {result.shared}, only in A {result.only_a}, only in B "
             f"{result.only_b} · {result.confidence:.0%} CI from a paired cluster bootstrap ({result.resamples} "
@@ -72,8 +87,8 @@ def compare(
         style = "bold" if d.scope == "overall" else None
         diff = _fmt(d.diff, signed=True)
         table.add_row(
-            d.scope,
-            d.metric,
+            escape(d.scope),
+            escape(d.metric),
             _fmt(d.value_a),
             _fmt(d.value_b),
             f"[{'green' if d.improved else 'red'}]{diff}[/]" if significant and d.improved is not None else diff,
@@ -86,7 +101,7 @@ def compare(
     console = _console()
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def correlate(
@@ -152,7 +167,7 @@ def correlate(
         typer.echo(dumps_json(result.as_dict()))
         return
     table = Table(
-        title=f"{result.x_name} vs {result.y_name}",
+        title=escape(f"{result.x_name} vs {result.y_name}"),
         caption=f"n = {result.n} models matched by {label_by} · {result.confidence:.0%} CI: bootstrap over models "
         f"({result.resamples} resamples, seed {result.seed})",
     )
@@ -163,9 +178,9 @@ def correlate(
         table.add_row(c.method, _fmt(c.value, 3), ci, _p(c.p_value), str(result.n))
     console = _console()
     console.print(table)
-    console.print(f"matched: {', '.join(result.labels)}", highlight=False)
+    console.print(escape(f"matched: {', '.join(result.labels)}"), highlight=False)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def gate(
@@ -183,48 +198,111 @@ def gate(
         help="Also fail when a perturbation of the candidate (run --perturb) drops its headline metric below the "
         "candidate's own original by more than this, significantly at --alpha.",
     ),
-    summary_md: Path | None = typer.Option(None, help="Write a markdown summary (e.g. $GITHUB_STEP_SUMMARY)."),
+    min_n: int = typer.Option(
+        GATE_MIN_N, min=1, help="Fewer items in a gated scope: 'insufficient data', neither pass nor fail."
+    ),
+    summary_md: str | None = typer.Option(
+        None, help="Append a markdown summary here (e.g. $GITHUB_STEP_SUMMARY; an empty value writes none)."
+    ),
     junit: Path | None = typer.Option(None, help="Write JUnit XML, one test case per gated metric."),
 ) -> None:
-    """Fail (exit 1) when a gated metric drops by more than --max-drop and the drop is significant at --alpha."""
+    """Exit 0 pass, 1 a gated metric got significantly worse by more than --max-drop, 2 anything else.
+
+    On exit 2 the JUnit file (when asked for) still holds one errored test case saying why; a JUnit file from an
+    earlier run is removed first, so a CI system never reads a stale verdict.
+    """
     from rmbench.analysis.gate import error_junit_xml, error_markdown, junit_xml, run_gate, summary_markdown
     from rmbench.atomic import write_text
     from rmbench.errors import RmbenchError
 
-    try:
-        result = run_gate(
-            candidate, baseline, metrics=metric or None, max_drop=max_drop, alpha=alpha, resamples=resamples,
-            seed=seed, max_perturbation_drop=max_perturbation_drop,
-        )
-    except RmbenchError as exc:
-        # CI pages should say why nothing was compared, not just show a red exit code.
-        if summary_md is not None:
-            _append(summary_md, error_markdown(str(exc)))
-        if junit is not None:
-            write_text(junit, error_junit_xml(str(exc)))
-        raise
-    if summary_md is not None:
-        _append(summary_md, summary_markdown(result))
+    console = _console()
     if junit is not None:
-        write_text(junit, junit_xml(result))
+        _remove_stale(junit)  # before anything can fail: a CI system must never read an earlier verdict
+    summary: Path | None = None
+    try:
+        summary = _summary_target(summary_md, console)
+        result = run_gate(
+            candidate, baseline, metrics=metric or None, max_drop=max_drop, alpha=alpha, resamples=resamples, seed=seed,
+            min_n=min_n, max_perturbation_drop=max_perturbation_drop,
+        )
+        if summary is not None:
+            _append(summary, summary_markdown(result))
+        if junit is not None:
+            write_text(junit, junit_xml(result))
+    except Exception as exc:
+        # Whatever went wrong (a hand-edited file, an unwritable summary), it is not a regression: exit 2, and say
+        # why on the CI pages too, not just with a red exit code.
+        error = exc if isinstance(exc, RmbenchError) else RmbenchError(_unexpected(exc))
+        message = str(error)
+        if summary is not None:
+            _try(lambda: _append(summary, error_markdown(message)))
+        if junit is not None:
+            _try(lambda: write_text(junit, error_junit_xml(message)))
+        raise error from exc
+    _print_gate(result, console, max_drop, alpha)
+    raise typer.Exit(result.exit_code)
+
+
+def _summary_target(value: str | None, console: Console) -> Path | None:
+    """``--summary-md ""`` (``$GITHUB_STEP_SUMMARY`` unset outside GitHub Actions) writes no summary, and says so."""
+    if value is None:
+        return None
+    if not value.strip():
+        console.print("note: --summary-md is empty ($GITHUB_STEP_SUMMARY unset?); no summary written", highlight=False)
+        return None
+    path = Path(value)
+    if path.is_dir():
+        from rmbench.errors import RmbenchError
+
+        raise RmbenchError(f"--summary-md {value}: is a directory; give a file to append the summary to")
+    return path
+
+
+def _remove_stale(path: Path) -> None:
+    from rmbench.errors import RmbenchError
+
+    if path.is_dir():
+        raise RmbenchError(f"--junit {path}: is a directory; give a file to write the JUnit XML to")
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise RmbenchError(f"--junit {path}: cannot remove the earlier file: {exc.strerror or exc}") from exc
+
+
+def _unexpected(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"gate could not run: {type(exc).__name__}: {exc}"
+
+
+def _try(action: Callable[[], object]) -> None:
+    """Best effort: the error being reported matters more than a failure to write it down."""
+    try:
+        action()
+    except OSError:
+        pass
+
+
+def _print_gate(result: GateResult, console: Console, max_drop: float, alpha: float) -> None:
+    verdict = "PASSED" if result.passed else "FAILED"
+    if result.passed and result.checks and all(c.insufficient for c in result.checks):
+        verdict = "NO VERDICT (insufficient data)"
     table = Table(
-        title=f"rmbench gate: {'PASSED' if result.passed else 'FAILED'}",
-        caption=f"tolerance {max_drop:g} · α = {alpha:g} · " + " · ".join(result.notes),
+        title=f"rmbench gate: {verdict}",
+        caption=escape(f"tolerance {max_drop:g} · α = {alpha:g} · " + " · ".join(result.notes)),
     )
-    for column in ("metric", "better", "baseline", "candidate", "Δ", "95% CI", "p (worse)", "result"):
+    for column in ("metric", "better", "baseline", "candidate", "Δ", "95% CI", "p (worse)", "n", "result"):
         table.add_column(column, justify="left" if column in ("metric", "better", "result") else "right")
     for c in result.checks:
         table.add_row(
-            c.label, c.direction, _fmt(c.baseline), _fmt(c.candidate), _fmt(c.diff, signed=True),
-            f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _p(c.p_drop),
-            "pass" if c.passed else "[bold red]FAIL[/]",
+            escape(c.label), c.direction, _fmt(c.baseline), _fmt(c.candidate), _fmt(c.diff, signed=True),
+            f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]", _p(c.p_drop), str(c.n),
+            "[bold red]FAIL[/]" if not c.passed else "insufficient data" if c.insufficient else "pass",
         )
-    console = _console()
     console.print(table)
     for c in result.checks:
         if not c.passed:
-            console.print(f"[bold red]FAIL[/] {c.label}: {c.reason}", highlight=False)
-    raise typer.Exit(result.exit_code)
+            console.print(f"[bold red]FAIL[/] {escape(c.label)}: {escape(c.reason)}", highlight=False)
 
 
 def _append(path: Path, text: str) -> None:
@@ -246,6 +324,6 @@ def leaderboard_build(
     board, written = build_from_config(config, out_dir, runs_base)
     console = _console()
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(escape(f"wrote {path}"), highlight=False)
     top = ", ".join(f"{r.rank}. {r.label}" for r in board.rows[:3])
-    console.print(f"{len(board.rows)} models; top: {top}", highlight=False)
+    console.print(escape(f"{len(board.rows)} models; top: {top}"), highlight=False)

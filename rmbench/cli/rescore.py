@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 
@@ -44,4 +45,4 @@ def rescore(
         typer.echo(dumps_json(outcome.results))
         return
     console.print(console_table(outcome.results))
-    console.print(f"rescored from {run_dir} · run directory [bold]{outcome.out}[/]", highlight=False)
+    console.print(f"rescored from {escape(str(run_dir))} · run directory [bold]{escape(str(outcome.out))}[/]", highlight=False)

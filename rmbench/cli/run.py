@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rmbench.cli.flags import choices, validated
 from rmbench.engines import ENGINES
@@ -160,6 +161,15 @@ def run(
             "perturbations": "--perturb",
         },
     )
+    for trusted in [*specs, *([gold] if gold is not None else [])]:
+        if trusted.trust_remote_code:
+            Console(stderr=True).print(
+                escape(
+                    f"notice: model '{trusted.model}' runs Python code from its own repository "
+                    "(trust_remote_code: true); results.json records it in model.spec"
+                ),
+                highlight=False, soft_wrap=True,
+            )
     outcome = run_suite(config)
     if json_out:
         typer.echo(dumps_json(outcome.results))
@@ -169,7 +179,7 @@ def run(
     if perturbed is not None:
         console.print(perturbed)
     hits, unique = outcome.execution["cache_hits"], outcome.results["counts"]["unique_requests"]
-    console.print(f"cache hits {hits}/{unique} · run directory [bold]{outcome.out}[/]", highlight=False)
+    console.print(f"cache hits {hits}/{unique} · run directory [bold]{escape(str(outcome.out))}[/]", highlight=False)
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:

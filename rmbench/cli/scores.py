@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rmbench.runner.config import BOOTSTRAP_SEED
 
@@ -48,7 +49,7 @@ def evaluate_scores(
     options = validated(MetricOptions, {"seed": seed} | overrides, {"seed": "--bootstrap-seed"})
     evaluation = evaluate_score_file(path, options, missing_verdict=missing_verdict)  # type: ignore[arg-type]
     for warning in evaluation.info.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
     document = _results_document(path, label, options, evaluation)
     if out is not None:

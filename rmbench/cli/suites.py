@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="List, show and validate declarative suites.", no_args_is_help=True)
@@ -26,7 +27,7 @@ def list_() -> None:
     for suite in list_suites():
         sources = ", ".join(source.describe() for source in suite.sources)
         summary = (suite.description or "").split("\n")[0]
-        table.add_row(suite.name, suite.version, suite.protocol, sources, summary)
+        table.add_row(*(escape(t) for t in (suite.name, suite.version, suite.protocol, sources, summary)))
     console.print(table)
 
 
@@ -38,8 +39,8 @@ def show(name: str = typer.Argument(..., help="Suite name or path.")) -> None:
     from rmbench.suite import load_suite
 
     suite = load_suite(name)
-    console.print(f"# {suite.name} · content hash {suite.content_hash}", highlight=False)
-    console.print(yaml.safe_dump(suite.declaration(), sort_keys=False, allow_unicode=True), highlight=False)
+    console.print(escape(f"# {suite.name} · content hash {suite.content_hash}"), highlight=False)
+    console.print(escape(yaml.safe_dump(suite.declaration(), sort_keys=False, allow_unicode=True)), highlight=False)
 
 
 @app.command("validate")
@@ -49,4 +50,4 @@ def validate(paths: list[Path] = typer.Argument(..., help="Suite YAML files.")) 
 
     for path in paths:
         suite = load_suite(str(path))
-        console.print(f"[green]ok[/] {path}: {suite.name} v{suite.version} ({suite.protocol})")
+        console.print("[green]ok[/] " + escape(f"{path}: {suite.name} v{suite.version} ({suite.protocol})"), highlight=False)

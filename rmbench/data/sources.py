@@ -73,7 +73,33 @@ def _decode(data: bytes, display: str, record: str | None = None) -> str:
 def _object(value: Any, display: str, record: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DataError(f"expected a JSON object, got {type(value).__name__}", source=display, record=record)
+    field = _lone_surrogate(value)
+    if field is not None:
+        raise DataError(
+            "text holds a lone UTF-16 surrogate (a JSON escape such as \\ud800 without its pair), which is not a "
+            "character; fix or remove it",
+            source=display, record=record, field=field,
+        )
     return value
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where a string (key or value) that UTF-8 cannot encode is, as a dotted field path; None when all are text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "(value)"
+        return None
+    children: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _lone_surrogate(key) is not None:
+            return where
+        found = _lone_surrogate(child, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _json_lines(data: bytes, display: str) -> tuple[list[dict[str, Any]], list[str]]:

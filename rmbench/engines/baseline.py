@@ -162,11 +162,23 @@ class MiniLMEngine(SpecFingerprint):
         users = [content for role, content in request.prompt if role == "user"]
         return users[-1] if users else "\n\n".join(content for _, content in request.prompt)
 
+    #: Characters per kept token tokenized at most before truncating: far above any WordPiece token's length.
+    CHARS_PER_TOKEN = 16
+
     def _ids(self, text: str) -> tuple[list[int], bool]:
+        """Token ids cut to ``max_tokens``. A long text is cut *before* tokenizing, at a word boundary on the side
+        truncation drops (a 10 MB response is never tokenized whole); the ids are the same as tokenizing it all,
+        because WordPiece splits at whitespace first and the window still holds more tokens than are kept."""
         from rmbench.engines.encoding import truncate_ids
 
+        side = self.spec.truncation_side
+        window = _word_window(text, self.max_tokens * self.CHARS_PER_TOKEN, side)
+        if window is not None:
+            ids = list(self.tokenizer(window)["input_ids"])
+            if len(ids) > self.max_tokens + 2:  # over the limit even without the cut-off part: it would be cut
+                return truncate_ids(ids, self.max_tokens, side, self.special_ids)[0], True
         ids = list(self.tokenizer(text)["input_ids"])  # with [CLS] ... [SEP], which truncation keeps
-        return truncate_ids(ids, self.max_tokens, self.spec.truncation_side, self.special_ids)
+        return truncate_ids(ids, self.max_tokens, side, self.special_ids)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []
@@ -234,6 +246,20 @@ class MiniLMEngine(SpecFingerprint):
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }
+
+
+def _word_window(text: str, chars: int, side: str) -> str | None:
+    """The last (``side`` left) or first ``chars`` characters of ``text``, cut back to a whitespace so that no word
+    is split; None when the text is short enough to tokenize whole or the window holds no whitespace."""
+    if len(text) <= chars:
+        return None
+    if side == "left":
+        window = text[-chars:]
+        cut = next((i for i, c in enumerate(window) if c.isspace()), None)
+        return None if cut is None else window[cut:]
+    window = text[:chars]
+    cut = next((i for i in range(len(window) - 1, -1, -1) if window[i].isspace()), None)
+    return None if cut is None else window[:cut]
 
 
 def _sentence_max_length(model_dir: Path) -> int | None:

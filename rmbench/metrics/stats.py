@@ -300,6 +300,80 @@ def sectioned_mean_draws(
     )
 
 
+@dataclass(frozen=True)
+class SignFlips:
+    """A paired permutation test's null distribution (METRICS.md §9, small samples): per scope and column, the
+    sectioned mean of the B − A differences with the sign of every cluster's differences flipped at random
+    (swapping which run is A and which is B, prompt by prompt). ``exact`` when every one of the 2^clusters sign
+    patterns was enumerated, otherwise ``flips`` holds seeded random patterns."""
+
+    labels: list[str]
+    point: np.ndarray  # (scopes, columns)
+    flips: np.ndarray  # (patterns, scopes, columns)
+    exact: bool
+
+    def p_lower(self, scope: int, column: int) -> float:
+        """One-sided p that the observed mean is this low by chance: the share of patterns at or below it (with
+        the observed pattern counted once more when the patterns are random, so p is never 0)."""
+        observed = self.point[scope, column]
+        null = self.flips[:, scope, column]
+        slack = 1e-9 * max(1.0, abs(observed))
+        at_or_below = int(np.count_nonzero(null <= observed + slack))
+        if self.exact:
+            return at_or_below / len(null)
+        return (at_or_below + 1) / (len(null) + 1)
+
+
+def sectioned_mean_sign_flips(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    sections: Mapping[str, Section] | None,
+    *,
+    resamples: int,
+    seed: int,
+) -> SignFlips:
+    """Sign-flip permutation draws of sectioned means of per-item difference ``columns`` (see ``SignFlips``).
+
+    A sectioned mean is linear in the item values for fixed counts, so a pattern is one matrix product of ±1
+    cluster signs with the per-(cluster, subset) sums. Valid at any n: with one cluster the two patterns give
+    p = 1/2 at best, never a "significant" drop from one flipped item.
+    """
+    subsets = sorted(frame["subset"].astype(str).unique())
+    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
+    clusters = cluster_codes(frame["cluster"])
+    n_clusters, n_subsets, n_metrics = clusters.n, len(subsets), len(columns)
+    cell = clusters.codes * n_subsets + subset_codes
+    item_counts = cluster_counts(cell, n_clusters * n_subsets).reshape(n_clusters, n_subsets)
+    values = np.stack([frame[c].to_numpy(float) for c in columns], axis=-1)
+    value_sums = cluster_sums(cell, n_clusters * n_subsets, values).reshape(n_clusters, n_subsets * n_metrics)
+    scopes, _ = _plan_scopes(subsets, item_counts.sum(axis=0), sections)
+    counts = item_counts.sum(axis=0)[None, :].astype(float)
+
+    def scope_values(signs: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
+        sums = (signs @ value_sums).reshape(-1, n_subsets, n_metrics)
+        repeated = np.repeat(counts, len(signs), axis=0)
+        return np.stack([s.values(sums, repeated) for s in scopes], axis=1)
+
+    exact = n_clusters <= 20 and 2**n_clusters <= max(resamples, 1)
+    rows = 2**n_clusters if exact else resamples
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // max(n_clusters, 1))  # bounded memory for 100k-prompt suites
+    parts = []
+    for start in range(0, rows, chunk):
+        size = min(chunk, rows - start)
+        if exact:
+            bits = (np.arange(start, start + size)[:, None] >> np.arange(n_clusters)[None, :]) & 1
+        else:
+            bits = rng.integers(0, 2, size=(size, n_clusters))
+        parts.append(scope_values(bits * 2.0 - 1.0))
+    return SignFlips(
+        labels=[s.label for s in scopes],
+        point=scope_values(np.ones((1, n_clusters)))[0],
+        flips=np.concatenate(parts),
+        exact=exact,
+    )
+
+
 def sectioned_means(
     frame: pd.DataFrame,
     columns: Sequence[str],

@@ -6,10 +6,26 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from rmbench.results.io import as_results
 from rmbench.results.schema import MetricRecord, PerturbationRecord, RunResults
+
+
+def md_cell(text: str) -> str:
+    """Text safe inside a markdown table cell: a ``|`` would start a new column, a newline end the row."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+#: OWASP, CSV injection: a cell starting with one of these is a formula to a spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never evaluates: one starting with ``= + - @`` (or a tab or carriage
+    return) gets a leading ``'``, as OWASP advises. Apply to text, not to numbers (a negative number stays one)."""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -40,12 +56,13 @@ def _title(results: RunResults) -> str:
 
 def console_table(document: RunResults | Mapping[str, Any]) -> Table:
     results = as_results(document)
-    table = Table(title=_title(results), caption=_caption(results))
+    table = Table(title=escape(_title(results)), caption=escape(_caption(results)))
     for column in ("scope", "metric", "value", "95% CI", "n"):
         table.add_column(column, justify="right" if column in ("value", "n") else "left")
     for metric in _ordered(results.metrics):
         style = "bold" if metric.scope == "overall" else None
-        table.add_row(metric.scope, metric.name, _fmt(metric.value), _ci(metric), str(metric.n), style=style)
+        table.add_row(escape(metric.scope), escape(metric.name), _fmt(metric.value), _ci(metric), str(metric.n),
+                      style=style)
     return table
 
 
@@ -75,7 +92,9 @@ def markdown_report(document: RunResults | Mapping[str, Any]) -> str:
         "|---|---|---:|---|---:|",
     ]
     for metric in _ordered(results.metrics):
-        lines.append(f"| {metric.scope} | {metric.name} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |")
+        lines.append(
+            f"| {md_cell(metric.scope)} | {md_cell(metric.name)} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |"
+        )
     if results.perturbations:
         lines += ["", *perturbation_markdown(results.perturbations)]
     lines += ["", f"Model fingerprint `{results.model.fingerprint}`; suite hash `{results.suite.content_hash}`."]
@@ -110,7 +129,7 @@ def perturbation_markdown(records: list[PerturbationRecord]) -> list[str]:
         "| " + " | ".join(PERTURBATION_COLUMNS) + " |",
         "|---|---|---:|---:|---|---:|---|---:|---:|",
     ]
-    return lines + ["| " + " | ".join(row) + " |" for row in perturbation_rows(records)]
+    return lines + ["| " + " | ".join(md_cell(cell) for cell in row) + " |" for row in perturbation_rows(records)]
 
 
 def perturbation_table(document: RunResults | Mapping[str, Any]) -> Table | None:
@@ -122,5 +141,5 @@ def perturbation_table(document: RunResults | Mapping[str, Any]) -> Table | None
     for column in PERTURBATION_COLUMNS:
         table.add_column(column, justify="left" if column in ("rewrite", "metric") or "CI" in column else "right")
     for row in perturbation_rows(results.perturbations):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     return table

@@ -32,6 +32,7 @@ from rmbench.settings import (  # noqa: F401
     ENV_PREFIX,
     GATE_ALPHA,
     GATE_MAX_DROP,
+    GATE_MIN_N,
     MIN_RESAMPLES,
     PAIRED_RESAMPLES,
     RUN_RESAMPLES,

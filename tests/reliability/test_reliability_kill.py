@@ -163,8 +163,7 @@ def test_a_run_failing_while_writing_leaves_no_file_changed_and_no_temporary_fil
         raise OSError("disk full")
 
     monkeypatch.setattr(rmbench.results.rundir, "markdown_report", broken_report)
-    with pytest.raises(OSError, match="disk full"):
-        main([*args, "--limit", "4", "--out", str(out)])
+    assert main([*args, "--limit", "4", "--out", str(out)]) == 2  # exit 1 is only ever a gate's regression
     assert snapshot(out) == earlier
     assert leftovers(out) == []
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from rmbench.report.leaderboard.build import Leaderboard
 from rmbench.report.leaderboard.facts import link_targets, number, overall_note, suite_lines
+from rmbench.results.markdown import csv_cell, md_cell
 
 
 def render_markdown(board: Leaderboard) -> str:
     config, digits = board.config, board.config.digits
-    head = ["rank", "model"] + [f"{c.suite} · {c.heading}" for c in config.columns]
+    head = ["rank", "model"] + [md_cell(f"{c.suite} · {c.heading}") for c in config.columns]
     head += ["overall"] if config.overall else []
     head += ["reports"]
     lines = [f"# {config.title}", ""]
@@ -29,8 +30,8 @@ def render_markdown(board: Leaderboard) -> str:
         ]
         if config.overall:
             values.append("—" if row.overall is None else f"**{number(row.overall, digits)}**")
-        links = [f"[{text}]({path})" for text, path in link_targets(row, board)]
-        lines.append("| " + " | ".join([str(row.rank), row.label, *values, ", ".join(links)]) + " |")
+        links = [f"[{md_cell(text)}]({md_cell(path)})" for text, path in link_targets(row, board)]
+        lines.append("| " + " | ".join([str(row.rank), md_cell(row.label), *values, ", ".join(links)]) + " |")
     lines += ["", "Values are point estimates ± the half-width of their confidence interval."]
     if config.overall:
         lines.append(overall_note(board))
@@ -49,11 +50,11 @@ def render_csv(board: Leaderboard) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["rank", "model"]
     for column in board.config.columns:
-        header += [column.key, f"{column.key}:ci_low", f"{column.key}:ci_high", f"{column.key}:n"]
+        header += [csv_cell(f"{column.key}{part}") for part in ("", ":ci_low", ":ci_high", ":n")]
     header += ["overall"] if board.config.overall else []
     writer.writerow(header)
     for row in board.rows:
-        line: list[Any] = [row.rank, row.label]
+        line: list[Any] = [row.rank, csv_cell(row.label)]
         for cell in row.cells:
             line += ["", "", "", ""] if cell is None else [
                 _full(cell.value), _full(cell.ci_low), _full(cell.ci_high), cell.n
