@@ -153,7 +153,9 @@ def _rmb_category(record: Record, index: int) -> dict[str, str]:
     parts = get_field(record, "category_path", index).split("/")
     if len(parts) < 3:
         raise RecordProblem("expected '<set>/<goal>/<scenario>'", "category_path", index)
-    return {"goal": parts[1], "scenario": "/".join(parts[2:])}
+    scenario = "/".join(parts[2:])
+    # goal_scenario names one upstream scenario file (e.g. "Helpfulness/Chat/Discussion"): the per-scenario subset
+    return {"goal": parts[1], "scenario": scenario, "goal_scenario": f"{parts[1]}/{scenario}"}
 
 
 @TRANSFORMS.register("rmb_pairwise", tags={ONE_TO_ONE_TAG})

@@ -24,8 +24,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subsets: list[str] = Field(description="Subset names in this section.")
-    weights: dict[str, float] | None = Field(
-        None, description="Explicit per-subset weights; default = weight by example count."
+    weights: dict[str, float] | Literal["equal"] | None = Field(
+        None,
+        description="Explicit per-subset weights, or 'equal' (the unweighted mean of the subsets present); "
+        "default = weight by example count.",
     )
 
 

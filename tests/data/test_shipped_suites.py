@@ -149,8 +149,10 @@ def test_rewardbench2_ties_sample_loads() -> None:
 def test_rmb_loads(name: str, total: int, goals: dict[str, int]) -> None:
     shared_path("rmb/BoN_set")
     data = _load(name)
-    assert len(data.items) == total and Counter(item.subset for item in data.items) == goals
-    assert len(data.provenance[0]["files"]) >= 46
+    # the subset is the scenario file (goal/scenario), the goal is in meta
+    assert len(data.items) == total and Counter(item.meta["goal"] for item in data.items) == goals
+    assert all(item.subset == f"{item.meta['goal']}/{item.meta['scenario']}" for item in data.items)
+    assert len({item.subset for item in data.items}) == len(data.provenance[0]["files"]) >= 46
 
 
 def test_math_robustness_needs_no_data() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from rmbench.external.rewardmath import evaluate_score_file
-from rmbench.metrics.options import MetricOptions
+from rmbench.metrics.options import MetricOptions, Section
 from rmbench.protocols.aggregate import aggregate_steps
 from rmbench.protocols.grid import StyleGridProtocol
 from rmbench.protocols.pairwise import PairwiseProtocol
@@ -42,6 +42,8 @@ OFFICIAL = {
     "rm-bench-safety": "strict",
     "rmb-pairwise": "strict",
     "rmb-bon": "strict",
+    "rmb-pairwise-by-scenario": "strict",
+    "rmb-bon-by-scenario": "strict",
     "rewardmath": "strict",
     "rewardbench2": "expected",
 }
@@ -181,3 +183,34 @@ def test_rewardmath_step_aggregations_by_hand() -> None:
     )
     result = PairwiseProtocol().evaluate(items, scores, MetricOptions(aggregate="mean_odd"))
     assert result.excluded == {"invalid_score": 1} and result.metric("accuracy").n == 1
+
+
+# --- RMB: the per-scenario breakdown and both averagings -------------------------------------------------------------
+
+
+def test_rmb_suites_break_down_by_scenario_and_the_variants_only_average_differently() -> None:
+    for name in ("rmb-pairwise", "rmb-bon"):
+        pooled, by_scenario = load_suite(name), load_suite(f"{name}-by-scenario")
+        sections = pooled.metrics.sections
+        assert sections is not None and list(sections) == ["Harmlessness", "Helpfulness"]
+        assert [len(s.subsets) for s in sections.values()] == [12, 37]  # RMB's 49 scenario files
+        assert all(s.weights is None for s in sections.values())  # pooled over pairs / prompts
+        assert pooled.fields["subset"] is not None and pooled.fields["subset"].path == "goal_scenario"
+        other = by_scenario.metrics.sections
+        assert other is not None and all(s.weights == "equal" for s in other.values())
+        assert {k: v.subsets for k, v in other.items()} == {k: v.subsets for k, v in sections.items()}
+        assert by_scenario.model_dump(exclude={"name", "version", "description", "metrics"}) == pooled.model_dump(
+            exclude={"name", "version", "description", "metrics"}
+        )
+
+
+def test_pooled_and_scenario_mean_sections_by_hand() -> None:
+    # scenario x: 3 pairs, 1 correct; scenario y: 1 pair, correct → pooled 2/4, scenario mean (1/3 + 1) / 2
+    rows = [("a", 0, 1, "G/x"), ("b", 0, 1, "G/x"), ("c", 1, 0, "G/x"), ("d", 1, 0, "G/y")]
+    items, scores = pairwise_helpers.scored_items(rows)
+    pooled = PairwiseProtocol().evaluate(items, scores, MetricOptions(sections={"G": Section(subsets=["G/x", "G/y"])}))
+    equal = Section(subsets=["G/x", "G/y"], weights="equal")
+    mean = PairwiseProtocol().evaluate(items, scores, MetricOptions(sections={"G": equal}))
+    assert pooled.metric("accuracy", "section:G").value == pytest.approx(0.5)
+    assert mean.metric("accuracy", "section:G").value == pytest.approx((1 / 3 + 1) / 2)
+    assert mean.metric("accuracy", "subset:G/x").value == pytest.approx(1 / 3)
