@@ -193,9 +193,25 @@ RB2_TIES = "Ties"
 
 @TRANSFORMS.register("rewardbench2")
 def rewardbench2(records: Iterable[Record]) -> Iterator[Record]:
-    """RewardBench 2 without its Ties subset (scored best-of-n; Ties has its own protocol and suite)."""
+    """RewardBench 2 without its Ties subset (scored best-of-n; Ties has its own protocol and suite).
+
+    A row with more than one correct completion is scored as upstream scores it (allenai/reward-bench
+    ``reroll_and_score_dataset``: credit only when the *first* completion has the top score, 1/#max on ties): the
+    first correct completion is the chosen one and the other correct ones compete with it as rejected ones;
+    ``extra_correct`` says how many were moved, so such rows can be counted (item meta)."""
     for index, record in enumerate(records):
-        if get_field(record, "subset", index) != RB2_TIES:
+        if get_field(record, "subset", index) == RB2_TIES:
+            continue
+        chosen = record.get("chosen")
+        if isinstance(chosen, list) and len(chosen) > 1:
+            rejected = get_field(record, "rejected", index, list)
+            yield {
+                **record,
+                "chosen": chosen[:1],
+                "rejected": [*chosen[1:], *rejected],
+                "extra_correct": len(chosen) - 1,
+            }
+        else:
             yield record
 
 
