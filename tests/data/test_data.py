@@ -550,6 +550,7 @@ def test_rmb_transforms() -> None:
         "rejected": "No",
         "goal": "Helpfulness",
         "scenario": "Chat/Discussion",
+        "goal_scenario": "Helpfulness/Chat/Discussion",
     }
     bon = {
         "bon_uid": "3",
