@@ -169,7 +169,9 @@ def _rmb_category(record: Record, index: int) -> dict[str, str]:
     parts = get_field(record, "category_path", index).split("/")
     if len(parts) < 3:
         raise RecordProblem("expected '<set>/<goal>/<scenario>'", "category_path", index)
-    return {"goal": parts[1], "scenario": "/".join(parts[2:])}
+    scenario = "/".join(parts[2:])
+    # goal_scenario names one upstream scenario file (e.g. "Helpfulness/Chat/Discussion"): the per-scenario subset
+    return {"goal": parts[1], "scenario": scenario, "goal_scenario": f"{parts[1]}/{scenario}"}
 
 
 @TRANSFORMS.register("rmb_pairwise", tags={ONE_TO_ONE_TAG})
@@ -207,9 +209,25 @@ RB2_TIES = "Ties"
 
 @TRANSFORMS.register("rewardbench2")
 def rewardbench2(records: Iterable[Record]) -> Iterator[Record]:
-    """RewardBench 2 without its Ties subset (scored best-of-n; Ties has its own protocol and suite)."""
+    """RewardBench 2 without its Ties subset (scored best-of-n; Ties has its own protocol and suite).
+
+    A row with more than one correct completion is scored as upstream scores it (allenai/reward-bench
+    ``reroll_and_score_dataset``: credit only when the *first* completion has the top score, 1/#max on ties): the
+    first correct completion is the chosen one and the other correct ones compete with it as rejected ones;
+    ``extra_correct`` says how many were moved, so such rows can be counted (item meta)."""
     for index, record in enumerate(records):
-        if get_field(record, "subset", index) != RB2_TIES:
+        if get_field(record, "subset", index) == RB2_TIES:
+            continue
+        chosen = record.get("chosen")
+        if isinstance(chosen, list) and len(chosen) > 1:
+            rejected = get_field(record, "rejected", index, list)
+            yield {
+                **record,
+                "chosen": chosen[:1],
+                "rejected": [*chosen[1:], *rejected],
+                "extra_correct": len(chosen) - 1,
+            }
+        else:
             yield record
 
 

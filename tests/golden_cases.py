@@ -77,6 +77,8 @@ def comparable(results: dict[str, Any], shared: Path) -> dict[str, Any]:
         "limit": results.get("limit"),
         "metrics": sorted(
             (m["scope"], m["name"], repr(m["value"]), repr(m["ci_low"]), repr(m["ci_high"]), m["n"])
+            # tie-aware metrics also pin their tie effect (METRICS.md §0)
+            + ((m["ties"], repr(m["other_policy_value"])) if "ties" in m else ())
             for m in results["metrics"]
         ),
         "counts": results.get("counts"),

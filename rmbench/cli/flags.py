@@ -12,6 +12,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from rmbench.metrics.options import MetricOptions
 from rmbench.runner.config import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,3 +46,6 @@ def describe(error: ValidationError, renamed: Mapping[str, str]) -> str:
 def choices(model: type[BaseModel], field: str) -> str:
     """``a | b | c`` from a ``Literal`` field, for help texts that must not drift from the model."""
     return " | ".join(map(str, get_args(model.model_fields[field].annotation)))
+
+
+AGGREGATE_HELP = f"PRM step aggregation (METRICS.md §3): {choices(MetricOptions, 'aggregate')}."

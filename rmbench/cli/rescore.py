@@ -9,13 +9,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rmbench.cli.flags import AGGREGATE_HELP
+
 console = Console()
 
 
 def rescore(
     run_dir: Path = typer.Argument(..., help="A run directory with results.json and scores.parquet."),
     tie_policy: str | None = typer.Option(None, help="expected | strict (default: the run's)."),
-    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    aggregate: str | None = typer.Option(None, help=AGGREGATE_HELP),
     bootstrap_resamples: int | None = typer.Option(None, help="Bootstrap resamples for the CIs (≥ 1000)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to write (default RUN_DIR-rescored)."),
     data_dir: Path | None = typer.Option(

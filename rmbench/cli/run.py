@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rmbench.cli.flags import choices, validated
+from rmbench.cli.flags import AGGREGATE_HELP, choices, validated
 from rmbench.engines import ENGINES
 from rmbench.executors import EXECUTORS
 from rmbench.modelspec import ModelSpec
@@ -76,7 +76,7 @@ def run(
         None, help=f"Streaming protocols: items per chunk (default $RMBENCH_CHUNK_ITEMS, else {CHUNK_ITEMS})."
     ),
     tie_policy: str | None = typer.Option(None, help="expected | strict (default: the suite's)."),
-    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
+    aggregate: str | None = typer.Option(None, help=AGGREGATE_HELP),
     executor: str | None = typer.Option(
         None, help=f"{' | '.join(EXECUTORS.names())}: score here, or shard over Ray actors (default $RMBENCH_EXECUTOR, "
         f"else {DEFAULT_EXECUTOR})."

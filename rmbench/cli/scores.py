@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rmbench.cli.flags import AGGREGATE_HELP
 from rmbench.runner.config import BOOTSTRAP_SEED
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ REWARDMATH_SUITE = "rewardmath"
 def evaluate_scores(
     path: Path = typer.Argument(..., help="A score file (json or json.gz)."),
     format: str = typer.Option("rewardmath", "--format", help="Score-file format: rewardmath."),
-    aggregate: str | None = typer.Option(None, help="PRM step aggregation: min | prod | last | mean | max."),
-    tie_policy: str | None = typer.Option(None, help="expected | strict."),
+    aggregate: str | None = typer.Option(None, help=AGGREGATE_HELP),
+    tie_policy: str | None = typer.Option(
+        None, help="expected | strict (default: the rewardmath suite's, strict: RewardMATH counts a tie as wrong)."
+    ),
     missing_verdict: str = typer.Option("exclude", help="Pairwise files: exclude | incorrect (upstream's choice)."),
     seed: int = typer.Option(BOOTSTRAP_SEED, "--bootstrap-seed", "--seed", help="Bootstrap seed."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write a run directory (for leaderboards)."),
@@ -42,11 +45,14 @@ def evaluate_scores(
     from rmbench.external.rewardmath import evaluate_score_file
     from rmbench.protocols.base import MetricOptions
     from rmbench.results.markdown import console_table
+    from rmbench.suite import load_suite
 
     if format != "rewardmath":
         raise RmbenchError(f"unknown score-file format '{format}'. Known: rewardmath")
     overrides = {k: v for k, v in {"aggregate": aggregate, "tie_policy": tie_policy}.items() if v is not None}
-    options = validated(MetricOptions, {"seed": seed} | overrides, {"seed": "--bootstrap-seed"})
+    # The benchmark's own rule by default (METRICS.md §0), as a run of the rewardmath suite would use it.
+    suite_options = load_suite(REWARDMATH_SUITE).metrics.model_dump(include={"tie_policy", "aggregate"})
+    options = validated(MetricOptions, suite_options | {"seed": seed} | overrides, {"seed": "--bootstrap-seed"})
     evaluation = evaluate_score_file(path, options, missing_verdict=missing_verdict)  # type: ignore[arg-type]
     for warning in evaluation.info.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

@@ -41,6 +41,7 @@ from rmbench.metrics.stats import (
     subsampled_accuracy,
     win_tie_counts,
 )
+from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect, without_tie_columns
 from rmbench.protocols.aggregate import aggregate_steps
 from rmbench.protocols.base import MetricOptions, ProtocolResult, TiePolicy
 
@@ -116,7 +117,7 @@ def evaluate_score_file(
     if frame.empty:
         raise ScoreError(f"{source}: no problem has valid scores (excluded: {excluded})")
 
-    columns = [c for c in frame.columns if c not in ("item_id", "subset", "cluster")]
+    columns = [c for c in without_tie_columns(frame).columns if c not in ("item_id", "subset", "cluster")]
     table = sectioned_means(
         frame, columns, None, resamples=options.bootstrap_resamples, confidence=options.confidence, seed=options.seed
     )
@@ -126,8 +127,8 @@ def evaluate_score_file(
         "missing_verdict": missing_verdict if file_format == "pairwise" else "n/a",
     }
     result = ProtocolResult(
-        metrics=[m for m in table.metric_values() if m.scope == "overall"],
-        per_item=frame,
+        metrics=with_tie_effect([m for m in table.metric_values() if m.scope == "overall"], frame, None),
+        per_item=without_tie_columns(frame),
         excluded=dict(sorted(excluded.items())),
         extra=extra,
     )
@@ -197,11 +198,12 @@ def _direct(
     good = np.array([parsed[i][0] for i in valid])
     g, t = win_tie_counts(good, padded([np.asarray(parsed[i][1:]) for i in valid]))
     n_bad = np.array([len(parsed[i]) - 1 for i in valid])
+    other = other_policy(options.tie_policy)
     frame = _frame(
         [str(i) for i in valid],
-        accuracy=one_vs_many_accuracy(g, t, options.tie_policy),
-        mrr=reciprocal_rank(g, t, options.tie_policy),
-        **_best_of_4(g, t, n_bad, options.tie_policy),
+        **_policy_columns(g, t, n_bad, options.tie_policy),
+        **{other_column(name): values for name, values in _policy_columns(g, t, n_bad, other).items()},
+        **{TIES: t},
     )
     score_type = "steps" if "steps" in kinds else "float" if "float" in kinds else "int"
     candidates = sorted({len(parsed[i]) for i in kept})
@@ -300,6 +302,15 @@ def _pairwise_record(record: dict[str, Any], index: int, source: str) -> tuple[l
                 f"expected 'A', 'B' or null, got {verdict!r}", source=source, record=index, field=f"score[{j}]"
             )
     return verdicts, positions
+
+
+def _policy_columns(g: np.ndarray, t: np.ndarray, n_bad: np.ndarray, policy: TiePolicy) -> dict[str, np.ndarray]:
+    """accuracy, mrr and best_of_4_accuracy of direct-assessment problems under ``policy``."""
+    return {
+        "accuracy": one_vs_many_accuracy(g, t, policy),
+        "mrr": reciprocal_rank(g, t, policy),
+        **_best_of_4(g, t, n_bad, policy),
+    }
 
 
 def _best_of_4(g: np.ndarray, t: np.ndarray, n_bad: np.ndarray, policy: TiePolicy) -> dict[str, np.ndarray]:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rmbench.settings import BOOTSTRAP_SEED, CONFIDENCE, MIN_RESAMPLES, RUN_RESAMPLES
 
 TiePolicy = Literal["expected", "strict"]
-Aggregation = Literal["min", "prod", "last", "mean", "max"]
+OTHER_POLICY: dict[str, TiePolicy] = {"expected": "strict", "strict": "expected"}
+Aggregation = Literal["min", "prod", "last", "mean", "max", "geometric_mean", "mean_logit", "mean_odd"]
 
 
 class Section(BaseModel):
@@ -23,8 +24,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subsets: list[str] = Field(description="Subset names in this section.")
-    weights: dict[str, float] | None = Field(
-        None, description="Explicit per-subset weights; default = weight by example count."
+    weights: dict[str, float] | Literal["equal"] | None = Field(
+        None,
+        description="Explicit per-subset weights, or 'equal' (the unweighted mean of the subsets present); "
+        "default = weight by example count.",
     )
 
 
@@ -34,7 +37,9 @@ class MetricOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tie_policy: TiePolicy = "expected"
-    aggregate: Aggregation = Field("min", description="PRM step aggregation (METRICS.md §3).")
+    aggregate: Aggregation = Field(
+        "min", description="PRM step aggregation (METRICS.md §3; geometric_mean, mean_logit, mean_odd: RewardMATH's)."
+    )
     sections: dict[str, Section] | None = Field(
         None, description="Overall = unweighted mean of sections; without sections, the mean over all items."
     )
@@ -55,9 +60,12 @@ class MetricValue:
     n: int
     method: str = "bootstrap-percentile"
     scope: str = "overall"  # "overall", "section:<name>" or "subset:<name>"
+    #: Tie-aware metrics only (METRICS.md §0): tied comparisons in this scope, and the value under the other policy.
+    ties: int | None = None
+    other_policy_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "name": self.name,
             "scope": self.scope,
             "value": self.value,
@@ -66,3 +74,6 @@ class MetricValue:
             "n": self.n,
             "method": self.method,
         }
+        if self.ties is not None:
+            record |= {"ties": self.ties, "other_policy_value": self.other_policy_value}
+        return record

@@ -222,7 +222,9 @@ def _plan_scopes(
             notes.empty_sections.append(name)
             continue
         weights = None
-        if section.weights is not None:
+        if section.weights == "equal":
+            weights = (1.0,) * len(present)
+        elif section.weights is not None:
             missing = [s for s in present if s not in section.weights]
             if missing:
                 raise SuiteError(

@@ -21,22 +21,45 @@ from rmbench.items import PreferenceItem, Response
 from rmbench.protocols.base import Aggregation, ItemOutcomes, MetricOptions
 from rmbench.requests import Score, ScoreRequest
 
+
+def _geometric_mean(s: np.ndarray) -> float:
+    return float(np.prod(s) ** (1.0 / len(s)))
+
+
+def _mean_logit(s: np.ndarray) -> float:
+    """sigmoid(mean(logit p)): 0 or 1 steps give ±inf logits (one of each: NaN, an invalid score)."""
+    return float(1.0 / (1.0 + np.exp(-np.mean(np.log(s / (1.0 - s))))))
+
+
+def _mean_odd(s: np.ndarray) -> float:
+    """max(0, mean(p / (1 − p))): a step with p = 1 has infinite odds (an invalid score)."""
+    return float(np.maximum(0.0, np.mean(s / (1.0 - s))))
+
+
 _AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {
     "min": lambda s: float(np.min(s)),
     "prod": lambda s: float(np.prod(s)),
     "last": lambda s: float(s[-1]),
     "mean": lambda s: float(np.mean(s)),
     "max": lambda s: float(np.max(s)),
+    # RewardMATH's other aggregations (RewardMATH_official src/evaluation/eval.py, _calculate_final_reward); they
+    # read step scores as probabilities.
+    "geometric_mean": _geometric_mean,
+    "mean_logit": _mean_logit,
+    "mean_odd": _mean_odd,
 }
 
 
 def aggregate_steps(steps: Sequence[float], how: Aggregation) -> float:
-    """One solution score from per-step scores: min (default), prod, last, mean or max."""
+    """One solution score from per-step scores: min (default), prod, last, mean, max, geometric_mean, mean_logit
+    or mean_odd (METRICS.md §3; the last three as RewardMATH defines them). A value that is not finite (e.g. the
+    logit of a step scored exactly 1) is returned as is: callers count it as an invalid score."""
     if how not in _AGGREGATIONS:
         raise ValueError(f"unknown step aggregation '{how}'; known: {', '.join(_AGGREGATIONS)}")
     if len(steps) == 0:
         raise ValueError("cannot aggregate an empty list of step scores")
-    return _AGGREGATIONS[how](np.asarray(steps, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _AGGREGATIONS[how](np.asarray(steps, dtype=float))
 
 
 def scalar(score: Score, how: Aggregation) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
+from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame
 from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, SuiteProtocol, TiePolicy
 from rmbench.requests import Score
@@ -35,14 +36,21 @@ class StyleGridProtocol(PreferenceScoring, SuiteProtocol):
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
         resolved = checked_scores(items, scores, options, self.name, chosen=len(STYLES), rejected=len(STYLES))
-        grid = style_grid(np.stack(resolved.chosen), np.stack(resolved.rejected), options.tie_policy)
+        chosen, rejected = np.stack(resolved.chosen), np.stack(resolved.rejected)
+        grid = style_grid(chosen, rejected, options.tie_policy)
         frame = per_item_frame(resolved.items, **grid_summary(grid))
+        other = grid_summary(style_grid(chosen, rejected, other_policy(options.tie_policy)))
+        tie_effect = frame.assign(
+            **{other_column(name): values for name, values in other.items()},
+            **{TIES: (chosen[:, :, None] == rejected[:, None, :]).sum(axis=(1, 2))},
+        )
 
         domains, synthesized = _domains(options.sections, sorted(frame["subset"].astype(str).unique()))
         table = sectioned_metrics(frame, list(METRICS), options, sections=domains)
         cells = per_item_frame(resolved.items, **{name: grid[:, i, j] for name, (i, j) in _CELLS.items()})
         cell_table = sectioned_means(cells, list(_CELLS), domains, resamples=0)  # point values: the mean grid
         metrics = [m for m in table.metric_values() if not (synthesized and m.scope.startswith("section:"))]
+        metrics = with_tie_effect(metrics, tie_effect, domains)
         return ProtocolResult(
             metrics=metrics,
             per_item=frame,

@@ -13,6 +13,7 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
+from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect, without_tie_columns
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score
@@ -35,15 +36,22 @@ class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
         resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=1, require_any=require_any)
         chosen = np.array([c[0] for c in resolved.chosen])
         rejected = np.array([r[0] for r in resolved.rejected])
-        frame = per_item_frame(resolved.items, accuracy=pairwise_outcome(chosen, rejected, options.tie_policy))
+        frame = per_item_frame(
+            resolved.items,
+            accuracy=pairwise_outcome(chosen, rejected, options.tie_policy),
+            **{
+                other_column("accuracy"): pairwise_outcome(chosen, rejected, other_policy(options.tie_policy)),
+                TIES: chosen == rejected,
+            },
+        )
         return ItemOutcomes(frame, resolved.excluded)
 
     def summarize(self, outcomes: ItemOutcomes, options: MetricOptions) -> ProtocolResult:
         require_evaluated(outcomes)
         table = sectioned_metrics(outcomes.per_item, ["accuracy"], options)
         return ProtocolResult(
-            metrics=table.metric_values(),
-            per_item=outcomes.per_item,
+            metrics=with_tie_effect(table.metric_values(), outcomes.per_item, options.sections),
+            per_item=without_tie_columns(outcomes.per_item),
             excluded=outcomes.excluded,
             extra={"tie_policy": options.tie_policy, "aggregate": options.aggregate, **table.notes()},
         )

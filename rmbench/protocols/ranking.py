@@ -14,6 +14,7 @@ import numpy as np
 
 from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
+from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect, without_tie_columns
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
 from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
 from rmbench.requests import Score
@@ -36,10 +37,16 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
         resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=None, require_any=require_any)
         good = np.array([c[0] for c in resolved.chosen])
         g, t = win_tie_counts(good, padded(resolved.rejected))
+        other = other_policy(options.tie_policy)
         frame = per_item_frame(
             resolved.items,
             accuracy=one_vs_many_accuracy(g, t, options.tie_policy),
             mrr=reciprocal_rank(g, t, options.tie_policy),
+            **{
+                other_column("accuracy"): one_vs_many_accuracy(g, t, other),
+                other_column("mrr"): reciprocal_rank(g, t, other),
+                TIES: t,
+            },
         )
         return ItemOutcomes(frame, resolved.excluded, {"n_rejected": sorted({len(r) for r in resolved.rejected})})
 
@@ -47,8 +54,8 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
         require_evaluated(outcomes)
         table = sectioned_metrics(outcomes.per_item, ["accuracy", "mrr"], options)
         return ProtocolResult(
-            metrics=table.metric_values(),
-            per_item=outcomes.per_item,
+            metrics=with_tie_effect(table.metric_values(), outcomes.per_item, options.sections),
+            per_item=without_tie_columns(outcomes.per_item),
             excluded=outcomes.excluded,
             extra={
                 "tie_policy": options.tie_policy,

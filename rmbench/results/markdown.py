@@ -54,15 +54,36 @@ def _title(results: RunResults) -> str:
     return f"{suite.name} (v{suite.version}, {suite.protocol}) · {who} [{model.engine}]"
 
 
+#: Ties move a number visibly when the other policy's value differs by more than this (METRICS.md §0).
+TIE_EFFECT_SHOWN = 0.001
+
+
+def _tie_effect(metric: MetricRecord) -> str:
+    """``0.3200 (28 ties)`` when the other tie policy moves this value by more than ``TIE_EFFECT_SHOWN``."""
+    other = metric.other_policy_value
+    if other is None or metric.value is None or abs(other - metric.value) <= TIE_EFFECT_SHOWN:
+        return ""
+    return f"{_fmt(other)} ({metric.ties} ties)"
+
+
+def _tie_column(results: RunResults) -> str | None:
+    """The header of the other-policy column, or None when ties move no number of this run."""
+    if not any(_tie_effect(m) for m in results.metrics):
+        return None
+    other = "strict" if results.metric_options.tie_policy == "expected" else "expected"
+    return f"if ties {other}"
+
+
 def console_table(document: RunResults | Mapping[str, Any]) -> Table:
     results = as_results(document)
     table = Table(title=escape(_title(results)), caption=escape(_caption(results)))
-    for column in ("scope", "metric", "value", "95% CI", "n"):
-        table.add_column(column, justify="right" if column in ("value", "n") else "left")
+    tie_column = _tie_column(results)
+    for column in ("scope", "metric", "value", "95% CI", "n", *([tie_column] if tie_column else [])):
+        table.add_column(column, justify="left" if column in ("scope", "metric", "95% CI") else "right")
     for metric in _ordered(results.metrics):
         style = "bold" if metric.scope == "overall" else None
-        table.add_row(escape(metric.scope), escape(metric.name), _fmt(metric.value), _ci(metric), str(metric.n),
-                      style=style)
+        cells = [escape(metric.scope), escape(metric.name), _fmt(metric.value), _ci(metric), str(metric.n)]
+        table.add_row(*cells, *([_tie_effect(metric)] if tie_column else []), style=style)
     return table
 
 
@@ -83,18 +104,18 @@ def _caption(results: RunResults) -> str:
 
 def markdown_report(document: RunResults | Mapping[str, Any]) -> str:
     results = as_results(document)
+    tie_column = _tie_column(results)
     lines = [
         f"# {_title(results)}",
         "",
         f"_{_caption(results)}_",
         "",
-        "| scope | metric | value | 95% CI | n |",
-        "|---|---|---:|---|---:|",
+        "| scope | metric | value | 95% CI | n |" + (f" {tie_column} |" if tie_column else ""),
+        "|---|---|---:|---|---:|" + ("---:|" if tie_column else ""),
     ]
     for metric in _ordered(results.metrics):
-        lines.append(
-            f"| {md_cell(metric.scope)} | {md_cell(metric.name)} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |"
-        )
+        row = f"| {md_cell(metric.scope)} | {md_cell(metric.name)} | {_fmt(metric.value)} | {_ci(metric)} | {metric.n} |"
+        lines.append(row + (f" {_tie_effect(metric)} |" if tie_column else ""))
     if results.perturbations:
         lines += ["", *perturbation_markdown(results.perturbations)]
     lines += ["", f"Model fingerprint `{results.model.fingerprint}`; suite hash `{results.suite.content_hash}`."]

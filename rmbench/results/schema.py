@@ -102,7 +102,12 @@ class EngineOptions(_Record):
 
 
 class MetricRecord(_Record):
-    """One number: a metric in one scope with its confidence interval. Null means undefined (no data)."""
+    """One number: a metric in one scope with its confidence interval. Null means undefined (no data).
+
+    Tie-aware metrics (pairwise, best-of-n, grid) also say how many comparisons tied in the scope and what the value
+    is under the other tie policy (METRICS.md §0); other metrics, and files written before, leave both out."""
+
+    omit_when_unset: ClassVar[frozenset[str]] = frozenset({"ties", "other_policy_value"})
 
     name: str
     scope: str = Field(description="overall, section:<name> or subset:<name>.")
@@ -111,6 +116,10 @@ class MetricRecord(_Record):
     ci_high: Number | None
     n: int = Field(ge=0, description="Items (or prompts) the value is computed over.")
     method: str = Field(description="How the CI was computed.")
+    ties: int | None = Field(None, ge=0, description="Tied comparisons in this scope (tie-aware metrics only).")
+    other_policy_value: Number | None = Field(
+        None, description="The value under the other tie policy (expected <-> strict); equal to value without ties."
+    )
 
     @property
     def label(self) -> str:

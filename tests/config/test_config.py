@@ -119,7 +119,7 @@ def test_engine_seed_is_part_of_the_cache_key_and_not_the_bootstrap_seed(tmp_pat
     ("flags", "expected"),
     [
         (["--tie-policy", "nope"], "--tie-policy 'nope': input should be 'expected' or 'strict'"),
-        (["--aggregate", "median"], "--aggregate 'median': input should be 'min', 'prod', 'last', 'mean' or 'max'"),
+        (["--aggregate", "median"], "--aggregate 'median': input should be 'min', 'prod', 'last', 'mean', 'max', 'geometric_mean', 'mean_logit' or 'mean_odd'"),
         (["--limit", "0"], "--limit 0: input should be greater than 0"),
         (["--batch-tokens", "-5"], "--batch-tokens -5: input should be greater than 0"),
         (["--executor", "nope"], "--executor 'nope': unknown executor 'nope'; known: local, ray"),

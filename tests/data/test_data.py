@@ -550,6 +550,7 @@ def test_rmb_transforms() -> None:
         "rejected": "No",
         "goal": "Helpfulness",
         "scenario": "Chat/Discussion",
+        "goal_scenario": "Helpfulness/Chat/Discussion",
     }
     bon = {
         "bon_uid": "3",
@@ -565,3 +566,12 @@ def test_rewardbench2_splits_ties_from_the_rest() -> None:
     records = [{"subset": "Ties", "id": "tied:1"}, {"subset": "Math", "id": "1"}]
     assert [r["id"] for r in rewardbench2(records)] == ["1"]
     assert [r["id"] for r in rewardbench2_ties(records)] == ["tied:1"]
+
+
+def test_rewardbench2_row_with_several_correct_answers_is_scored_as_upstream() -> None:
+    # upstream credits a row only when its first completion tops the list: the other correct ones compete with it
+    record = {"subset": "Focus", "id": "7", "chosen": ["C1", "C2"], "rejected": ["R1", "R2", "R3"]}
+    (row,) = rewardbench2([record])
+    assert row["chosen"] == ["C1"] and row["rejected"] == ["C2", "R1", "R2", "R3"] and row["extra_correct"] == 1
+    plain = {"subset": "Math", "id": "8", "chosen": ["C"], "rejected": ["R1", "R2", "R3"]}
+    assert next(rewardbench2([plain])) == plain
