@@ -181,15 +181,25 @@ def publish_directory(
     try:
         build(staging)
         _fsync_tree(staging)
-        if not target.exists():
-            os.rename(staging, target)
-        elif all(own(entry.name) for entry in target.iterdir()):
-            _swap(staging, target)
-        else:
-            _replace_own(staging, target, own, last)
+        if target.exists() or not _rename_new(staging, target):
+            if all(own(entry.name) for entry in target.iterdir()):
+                _swap(staging, target)
+            else:
+                _replace_own(staging, target, own, last)
         fsync_dir(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _rename_new(staging: Path, target: Path) -> bool:
+    """Rename ``staging`` to a ``target`` that did not exist; False when a concurrent writer published it first."""
+    try:
+        os.rename(staging, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise
+    return True
 
 
 def _swap(staging: Path, target: Path) -> None:
