@@ -27,8 +27,18 @@ log = logging.getLogger(__name__)
 
 #: A tokenizer ``model_max_length`` at or above this is transformers' "no limit" placeholder, not a model's limit.
 NO_TOKENIZER_LIMIT = 1 << 24
-#: Config attributes that give the number of position embeddings (GPT-2 style configs call it ``n_positions``).
-POSITION_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+#: Config attributes that bound a model's input length (GPT-2 style configs call it ``n_positions``): the keys vLLM
+#: derives its max_model_len from, the smallest present one winning, as there.
+POSITION_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
 #: Characters per kept token of a message tokenized at most: far above an ordinary token's length.
 CHARS_PER_TOKEN = 16
 #: Tokens a cut message must hold beyond the limit, so that its cut edge is never among the kept tokens.
@@ -95,18 +105,22 @@ def truncate_ids(ids: list[int], max_length: int, side: str, special_ids: set[in
 
 
 def position_limit(config: Any) -> tuple[int, str] | None:
-    """(positions, attribute) the model can embed, from its config; None when the config names none. RoBERTa-style
-    encoders count positions from ``pad_token_id + 1``, so that many fewer are usable."""
-    for source in (config, getattr(config, "text_config", None)):
-        for key in POSITION_KEYS:
-            value = getattr(source, key, None) if source is not None else None
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                if "roberta" in str(getattr(source, "model_type", "")) or getattr(source, "model_type", "") in (
-                    "camembert",
-                    "longformer",
-                ):
-                    value -= int(getattr(source, "pad_token_id", None) or 1) + 1
-                return value, key
+    """(tokens, attribute): the smallest input bound the config names (of a multimodal model, its text config's);
+    None when it names none. RoBERTa-style encoders count positions from ``pad_token_id + 1``, so that many fewer
+    are usable."""
+    for source in (getattr(config, "text_config", None), config):
+        found = [
+            (value, key)
+            for key in POSITION_KEYS
+            if isinstance(value := getattr(source, key, None), int) and not isinstance(value, bool) and value > 0
+        ]
+        if source is None or not found:
+            continue
+        value, key = min(found, key=lambda pair: pair[0])  # ties: the first key named
+        model_type = str(getattr(source, "model_type", "") or "")
+        if "roberta" in model_type or model_type in ("camembert", "longformer"):
+            value -= int(getattr(source, "pad_token_id", None) or 1) + 1
+        return value, key
     return None
 
 

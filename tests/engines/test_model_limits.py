@@ -85,7 +85,8 @@ def test_a_spec_within_the_models_limit_is_kept_and_says_nothing(tiny_gpt2: Path
 
 def test_limit_rules() -> None:
     assert position_limit(SimpleNamespace(n_positions=128)) == (128, "n_positions")
-    assert position_limit(SimpleNamespace(max_position_embeddings=4096, n_positions=9)) == (4096, "max_position_embeddings")
+    # As vLLM derives max_model_len: the smallest bound the config names.
+    assert position_limit(SimpleNamespace(max_position_embeddings=4096, seq_length=2048)) == (2048, "seq_length")
     # RoBERTa counts positions from pad_token_id + 1: 514 embeddings hold 512 tokens.
     assert position_limit(SimpleNamespace(model_type="roberta", max_position_embeddings=514, pad_token_id=1)) == (
         512,
