@@ -168,10 +168,9 @@ def publish_directory(
     the directories are swapped (a reader sees the old or the new one, never a mix) and the old one deleted. A
     directory that also holds other files (``--out`` pointed at a user's folder) is never swapped away: its own
     files are replaced one by one, ``last`` (the file whose presence means "complete") removed first and renamed
-    in last, so no complete-looking mix exists at any moment, and the other files stay. A failure while building
-    leaves ``target`` untouched."""
-    if target.is_symlink():  # publish into the linked directory; the link stays the user's
-        target = target.resolve()
+    in last, so no complete-looking mix exists at any moment, and the other files stay; so is the working directory
+    (``--out .``). A failure while building leaves ``target`` untouched."""
+    target = target.resolve()  # a symlink stays the user's (its directory is published); '.' gets a real name
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_directory(target)
     if target.exists() and not target.is_dir():
@@ -182,7 +181,9 @@ def publish_directory(
         build(staging)
         _fsync_tree(staging)
         if target.exists() or not _rename_new(staging, target):
-            if all(own(entry.name) for entry in target.iterdir()):
+            # The working directory (or one holding it) is never swapped: the process would be left inside the copy
+            # that is deleted.
+            if all(own(entry.name) for entry in target.iterdir()) and not Path.cwd().is_relative_to(target):
                 _swap(staging, target)
             else:
                 _replace_own(staging, target, own, last)

@@ -114,3 +114,13 @@ def test_run_directory_file_names_match_the_plot_writers() -> None:
 
     assert set(PLOTS) == {CURVES_PNG, PERTURBATIONS_PNG}
     assert is_run_file(".results.json.123.0badc0de.tmp") and not is_run_file("notes.txt")
+
+
+def test_the_working_directory_is_published_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--out .``: the directory the process stands in is never swapped away (and deleted) under it."""
+    out = tmp_path / "here"
+    publish_directory(out, _writer(OLD), own=is_run_file, last=RESULTS)
+    monkeypatch.chdir(out)
+    publish_directory(Path("."), _writer(NEW), own=is_run_file, last=RESULTS)
+    assert Path.cwd() == out.resolve() and _files(out) == NEW
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
