@@ -306,10 +306,16 @@ def _print_gate(result: GateResult, console: Console, max_drop: float, alpha: fl
 
 
 def _append(path: Path, text: str) -> None:
-    """Append, because $GITHUB_STEP_SUMMARY collects every step's output in one file."""
+    """Append, because $GITHUB_STEP_SUMMARY collects every step's output in one file; in one write, made durable
+    before the JUnit file is written (a pipe or terminal, which cannot be synced, is simply written)."""
+    import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        if path.is_file():
+            os.fsync(handle.fileno())
 
 
 @leaderboard_app.command("build")

@@ -169,10 +169,10 @@ class MiniLMEngine(SpecFingerprint):
         """Token ids cut to ``max_tokens``. A long text is cut *before* tokenizing, at a word boundary on the side
         truncation drops (a 10 MB response is never tokenized whole); the ids are the same as tokenizing it all,
         because WordPiece splits at whitespace first and the window still holds more tokens than are kept."""
-        from rmbench.engines.encoding import truncate_ids
+        from rmbench.engines.encoding import cut_text, truncate_ids
 
         side = self.spec.truncation_side
-        window = _word_window(text, self.max_tokens * self.CHARS_PER_TOKEN, side)
+        window = cut_text(text, self.max_tokens * self.CHARS_PER_TOKEN, side)
         if window is not None:
             ids = list(self.tokenizer(window)["input_ids"])
             if len(ids) > self.max_tokens + 2:  # over the limit even without the cut-off part: it would be cut
@@ -246,20 +246,6 @@ class MiniLMEngine(SpecFingerprint):
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }
-
-
-def _word_window(text: str, chars: int, side: str) -> str | None:
-    """The last (``side`` left) or first ``chars`` characters of ``text``, cut back to a whitespace so that no word
-    is split; None when the text is short enough to tokenize whole or the window holds no whitespace."""
-    if len(text) <= chars:
-        return None
-    if side == "left":
-        window = text[-chars:]
-        cut = next((i for i, c in enumerate(window) if c.isspace()), None)
-        return None if cut is None else window[cut:]
-    window = text[:chars]
-    cut = next((i for i in range(len(window) - 1, -1, -1) if window[i].isspace()), None)
-    return None if cut is None else window[:cut]
 
 
 def _sentence_max_length(model_dir: Path) -> int | None:

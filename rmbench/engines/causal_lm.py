@@ -29,11 +29,18 @@ def load_causal_lm(spec: ModelSpec, model: str | None = None, revision: str | No
     return lm.to(device).eval()
 
 
-def vllm_llm(spec: ModelSpec, model: str | None = None, revision: str | None = None, *, memory_share: float = 1.0) -> Any:
+def vllm_llm(
+    spec: ModelSpec,
+    model: str | None = None,
+    revision: str | None = None,
+    *,
+    memory_share: float = 1.0,
+    max_model_len: int | None = None,
+) -> Any:
     """A vLLM ``LLM`` for generation or prompt log-probs, in the dtype the spec resolves to on vLLM's device.
 
     On CPU vLLM needs eager mode (no graph capture); ``memory_share`` splits one GPU between several models (the
-    DPO policy and its reference)."""
+    DPO policy and its reference); ``max_model_len`` is the effective max length (default the spec's)."""
     device = vllm_device(spec)  # also routes vLLM's logs to stderr before vllm is imported
     from vllm import LLM
 
@@ -44,7 +51,7 @@ def vllm_llm(spec: ModelSpec, model: str | None = None, revision: str | None = N
         "model": name,
         "revision": revision if model else spec.revision,
         "dtype": dtype,
-        "max_model_len": spec.max_length,
+        "max_model_len": max_model_len or spec.max_length,
         "seed": spec.seed,
         "trust_remote_code": spec.trust_remote_code,
         "enforce_eager": not on_gpu,

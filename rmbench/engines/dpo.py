@@ -88,12 +88,16 @@ def split_prompt_response(chat: ChatEncoder, request: ScoreRequest) -> tuple[lis
     return chat.ids(prompt_text), chat.ids(full_text[len(prompt_text) :], continuation=True)
 
 
-def fit(prompt: list[int], response: list[int], spec: ModelSpec, special_ids: set[int]) -> tuple[DPOInput, bool]:
-    """Cut prompt + response to ``spec.max_length`` exactly as the hf engine cuts a sequence (same side, framing
-    special tokens kept), keeping track of which kept tokens belong to the response."""
+def fit(
+    prompt: list[int], response: list[int], spec: ModelSpec, special_ids: set[int], max_length: int | None = None
+) -> tuple[DPOInput, bool]:
+    """Cut prompt + response to ``max_length`` (default the spec's) exactly as the hf engine cuts a sequence (same
+    side, framing special tokens kept), keeping track of which kept tokens belong to the response."""
     ids = prompt + response
     framing = {i for i in (0, len(ids) - 1) if ids and ids[i] in special_ids}
-    kept, truncated = truncate_ids(list(range(len(ids))), spec.max_length, spec.truncation_side, framing)
+    kept, truncated = truncate_ids(
+        list(range(len(ids))), max_length or spec.max_length, spec.truncation_side, framing
+    )
     targets = [i for i, position in enumerate(kept) if position >= len(prompt) and i > 0]
     return DPOInput(ids=[ids[p] for p in kept], targets=targets), truncated
 
@@ -138,8 +142,11 @@ class DPOEngineBase(SpecFingerprint):
         self.spec = spec
         self.options = options or DPOOptions.from_spec(spec)
         self.chat = ChatEncoder(spec)
+        #: The effective max length: the spec's, or less where the policy (or the reference) allows less.
+        self.max_length = self.chat.max_length
         if self.options.reference_model:
             reference = ChatEncoder(spec, self.options.reference_model, self.options.reference_revision)
+            self.max_length = min(self.max_length, reference.max_length)
             if not self.chat.same_vocabulary(reference):
                 raise ModelSpecError(
                     f"reference model '{self.options.reference_model}' has a different vocabulary from "
@@ -154,7 +161,7 @@ class DPOEngineBase(SpecFingerprint):
         encoded = []
         for request in requests:
             prompt, response = split_prompt_response(self.chat, request)
-            inputs, truncated = fit(prompt, response, self.spec, self.chat.special_ids)
+            inputs, truncated = fit(prompt, response, self.spec, self.chat.special_ids, self.max_length)
             encoded.append(Encoded(request=request, n_tokens=len(inputs.ids), truncated=truncated, payload=inputs))
         return encoded
 
@@ -191,6 +198,7 @@ class DPOEngineBase(SpecFingerprint):
             "beta": self.options.beta,
             "reference_model": self.options.reference_model,
             "chat_template_source": self.chat.chat_template_source,
+            "max_length": self.max_length,
         }
 
 
@@ -259,9 +267,15 @@ class VLLMDPOEngine(VLLMGenerateDefaults, DPOEngineBase):
 
         super().__init__(spec, options)
         share = 0.5 if self.options.reference_model else 1.0
-        self.policy = vllm_llm(spec, memory_share=share)
+        self.policy = vllm_llm(spec, memory_share=share, max_model_len=self.max_length)
         self.reference = (
-            vllm_llm(spec, self.options.reference_model, self.options.reference_revision, memory_share=share)
+            vllm_llm(
+                spec,
+                self.options.reference_model,
+                self.options.reference_revision,
+                memory_share=share,
+                max_model_len=self.max_length,
+            )
             if self.options.reference_model
             else None
         )

@@ -3,14 +3,17 @@
 hf, hf-prm, vllm, vllm-prm, dpo and the judges all turn a conversation into token ids here, so two engines given
 the same spec see the very same ids (vLLM receives them as ``TokensPrompt``; parity is then a matter of kernels).
 The chat template is the tokenizer's own, a built-in one by name (``plain``), a ``.jinja`` file or a Jinja string;
-a rendering that already starts with BOS gets no second one; truncation cuts one side to ``max_length`` but keeps a
-framing special token at either end, and is reported (``Encoded.truncated``) so it is counted, never silent.
+a rendering that already starts with BOS gets no second one; truncation cuts one side to the effective max length
+(the smaller of the spec's ``max_length`` and the model's own limit) but keeps a framing special token at either end,
+and is reported (``Encoded.truncated``) so it is counted, never silent. A message far longer than that limit is cut
+at a word boundary before it is tokenized (a 10 MB response is never tokenized whole).
 
 Only the tokenizer is loaded (no weights); transformers is imported when an encoder is built, torch never.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,27 @@ from rmbench.engines.base import Encoded
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec, stable_hash
 from rmbench.requests import ScoreRequest
+
+log = logging.getLogger(__name__)
+
+#: A tokenizer ``model_max_length`` at or above this is transformers' "no limit" placeholder, not a model's limit.
+NO_TOKENIZER_LIMIT = 1 << 24
+#: Config attributes that bound a model's input length (GPT-2 style configs call it ``n_positions``): the keys vLLM
+#: derives its max_model_len from, the smallest present one winning, as there.
+POSITION_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+#: Characters per kept token of a message tokenized at most: far above an ordinary token's length.
+CHARS_PER_TOKEN = 16
+#: Tokens a cut message must hold beyond the limit, so that its cut edge is never among the kept tokens.
+CUT_MARGIN = 16
 
 #: Built-in chat templates, chosen by name with ``--chat-template NAME``.
 BUILTIN_TEMPLATES: dict[str, str] = {
@@ -80,6 +104,82 @@ def truncate_ids(ids: list[int], max_length: int, side: str, special_ids: set[in
     return head + body + tail, True
 
 
+def position_limit(config: Any) -> tuple[int, str] | None:
+    """(tokens, attribute): the smallest input bound the config names (of a multimodal model, its text config's);
+    None when it names none. RoBERTa-style encoders count positions from ``pad_token_id + 1``, so that many fewer
+    are usable."""
+    for source in (getattr(config, "text_config", None), config):
+        found = [
+            (value, key)
+            for key in POSITION_KEYS
+            if isinstance(value := getattr(source, key, None), int) and not isinstance(value, bool) and value > 0
+        ]
+        if source is None or not found:
+            continue
+        value, key = min(found, key=lambda pair: pair[0])  # ties: the first key named
+        model_type = str(getattr(source, "model_type", "") or "")
+        if "roberta" in model_type or model_type in ("camembert", "longformer"):
+            value -= int(getattr(source, "pad_token_id", None) or 1) + 1
+        return value, key
+    return None
+
+
+def tokenizer_limit(tokenizer: Any) -> int | None:
+    """The tokenizer's ``model_max_length`` when it is a real limit (not transformers' huge "unset" value)."""
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < NO_TOKENIZER_LIMIT else None
+
+
+def model_limits(name: str, tokenizer: Any, revision: str | None, trust_remote_code: bool) -> dict[str, int]:
+    """The model's own input limits by source (``config.n_positions``, ``tokenizer.model_max_length``); only the
+    config is read (no weights), and a model without a readable config simply has no config limit."""
+    import transformers
+
+    limits: dict[str, int] = {}
+    try:
+        config = transformers.AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+    except Exception:  # a tokenizer-only directory, an unknown architecture: the tokenizer's limit still applies
+        config = None
+    found = position_limit(config) if config is not None else None
+    if found is not None:
+        limits[f"config.{found[1]}"] = found[0]
+    tokens = tokenizer_limit(tokenizer)
+    if tokens is not None:
+        limits["tokenizer.model_max_length"] = tokens
+    return limits
+
+
+def effective_max_length(spec_max: int, limits: dict[str, int]) -> int:
+    """The smaller of the spec's max length and every limit of the model's own."""
+    return min([spec_max, *limits.values()])
+
+
+def limit_notice(model: str, spec_max: int, limits: dict[str, int]) -> str | None:
+    """What to say when the spec asks for more tokens than the model allows; None when it does not."""
+    effective = effective_max_length(spec_max, limits)
+    if effective >= spec_max:
+        return None
+    source = min(limits, key=lambda key: limits[key])
+    return (
+        f"notice: max_length {spec_max} is more than model '{model}' allows ({source} = {effective}); "
+        f"inputs are cut to {effective} tokens (counted as truncated; results.json records it in model.engine)"
+    )
+
+
+def cut_text(text: str, chars: int, side: str) -> str | None:
+    """The first (``side`` right) or last ``chars`` characters of ``text`` cut back to a whitespace, so no word is
+    split; None when the text is short enough to keep whole or the window holds no whitespace."""
+    if len(text) <= chars:
+        return None
+    if side == "left":
+        window = text[-chars:]
+        cut = next((i for i, c in enumerate(window) if c.isspace()), None)
+        return None if cut is None else window[cut:]
+    window = text[:chars]
+    cut = next((i for i in range(len(window) - 1, -1, -1) if window[i].isspace()), None)
+    return None if cut is None else window[:cut]
+
+
 def load_tokenizer(spec: ModelSpec, model: str | None = None, revision: str | None = None) -> Any:
     """The tokenizer of ``model`` (default: the spec's own model and revision)."""
     import transformers
@@ -109,6 +209,20 @@ class ChatEncoder:
         pad = self.tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else (self.tokenizer.eos_token_id or 0)  # any id: the mask hides it
         self.special_ids: set[int] = set(self.tokenizer.all_special_ids)
+        #: The model's own limits by source, and the effective max length (the spec's, or less where the model
+        #: allows less): what truncation cuts to and what vLLM is given as ``max_model_len``.
+        self.model_limits = model_limits(
+            str(self.name), self.tokenizer, revision if model else spec.revision, spec.trust_remote_code
+        )
+        self.max_length = effective_max_length(spec.max_length, self.model_limits)
+        notice = limit_notice(str(self.name), spec.max_length, self.model_limits)
+        if notice is not None:
+            log.warning(notice)
+        self.tokenizer.model_max_length = 1 << 30  # truncation is ours (and counted); silence the length warning
+
+    def limits_info(self) -> dict[str, Any]:
+        """For an engine's ``info()``: the effective max length and the model limits it was taken from."""
+        return {"max_length": self.max_length, "model_limits": dict(self.model_limits)}
 
     def render(self, messages: list[dict[str, str]], *, generation_prompt: bool = False) -> str:
         """The chat-template text; with ``generation_prompt`` it ends where the assistant's reply begins."""
@@ -129,18 +243,32 @@ class ChatEncoder:
         return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
 
     def truncate(self, ids: list[int]) -> tuple[list[int], bool]:
-        """``ids`` cut to the spec's max length on its truncation side (framing special tokens kept)."""
-        return truncate_ids(ids, self.spec.max_length, self.spec.truncation_side, self.special_ids)
+        """``ids`` cut to the effective max length on the spec's truncation side (framing special tokens kept)."""
+        return truncate_ids(ids, self.max_length, self.spec.truncation_side, self.special_ids)
 
     def tokenize(self, text: str) -> tuple[list[int], bool]:
         """Token ids of a rendered text, truncated, and whether they were."""
         return self.truncate(self.ids(text))
 
+    def bounded(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``messages`` with any content far longer than the limit cut, at a word boundary, on the side truncation
+        drops, before anything tokenizes it. The ids come out as from the whole text: a content is only cut when
+        its kept part alone still holds more than the limit (plus a margin) in tokens, so the cut edge lies among
+        tokens truncation drops anyway; otherwise (long tokens, no whitespace) it is tokenized whole."""
+        chars = self.max_length * CHARS_PER_TOKEN
+        out = []
+        for message in messages:
+            window = cut_text(message["content"], chars, self.spec.truncation_side)
+            if window is not None and len(self.ids(window, continuation=True)) > self.max_length + CUT_MARGIN:
+                message = {**message, "content": window}
+            out.append(message)
+        return out
+
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         """Each request's whole conversation rendered and tokenized; the payload is its id list."""
         encoded = []
         for request in requests:
-            ids, truncated = self.tokenize(self.render(request.messages()))
+            ids, truncated = self.tokenize(self.render(self.bounded(request.messages())))
             encoded.append(Encoded(request=request, n_tokens=len(ids), truncated=truncated, payload=ids))
         return encoded
 

@@ -176,6 +176,7 @@ class HFEngineBase(SpecFingerprint):
             "padding_side": self.padding_side,
             "reads": "decoder last real token via score head" if self.head is not None else "encoder pooled logits",
             "chat_template_source": self.chat_template_source,
+            **self.encoder.limits_info(),
             "prefix_sharing": bool(getattr(self, "prefix_sharing", False)),
             "torch": torch.__version__,
             "transformers": transformers.__version__,

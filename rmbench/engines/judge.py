@@ -123,6 +123,8 @@ class JudgeEngine(SpecFingerprint):
         self.spec = spec
         self.template = template or spec_template(spec)
         self.generator = generator
+        #: The effective max length: the spec's, or less where the judge model allows less.
+        self.max_length: int = getattr(getattr(generator, "chat", None), "max_length", spec.max_length)
         self.default_batch_tokens = self.generator.default_batch_tokens
         self.counts: Counter[str] = Counter()
         self.unparseable_examples: list[str] = []
@@ -148,7 +150,7 @@ class JudgeEngine(SpecFingerprint):
                 prompt = self.template.prompt("pointwise")  # type: ignore[assignment]
                 messages = prompt.messages(question=question, response=request.response)
             backend_input, n_tokens = self.generator.prepare(messages)
-            too_long = n_tokens + prompt.max_new_tokens > self.spec.max_length
+            too_long = n_tokens + prompt.max_new_tokens > self.max_length
             payload = JudgeInput(prompt=prompt, backend_input=backend_input, too_long=too_long)
             encoded.append(Encoded(request=request, n_tokens=n_tokens, truncated=too_long, payload=payload))
         return encoded
@@ -296,7 +298,7 @@ class VLLMGenerator(VLLMGenerateDefaults):
 
         self.spec = spec
         self.chat = ChatEncoder(spec)
-        self.llm = vllm_llm(spec)
+        self.llm = vllm_llm(spec, max_model_len=self.chat.max_length)
 
     def prepare(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
         ids = self.chat.ids(self.chat.render(messages, generation_prompt=True))

@@ -110,7 +110,8 @@ class VLLMEngineBase(SpecFingerprint):
                 runner="pooling",
                 pooler_config=PoolerConfig(task=self.pooling_task),
                 dtype=self.dtype,
-                max_model_len=spec.max_length,
+                # The effective limit: vLLM refuses a max_model_len above the model's derived one.
+                max_model_len=self.encoder.max_length,
                 tensor_parallel_size=self.tensor_parallel_size,
                 enable_prefix_caching=self.prefix_caching,
                 # On CPU, compiling the graph takes minutes and buys little; on GPU, CUDA graphs pay off.
@@ -185,6 +186,8 @@ class VLLMEngineBase(SpecFingerprint):
             "prompt_tokens": self.prompt_tokens,
             "prefix_cache_hit_tokens": self.cached_prompt_tokens,
             "chat_template_source": self.encoder.chat_template_source,
+            **self.encoder.limits_info(),
+            "max_model_len": int(config.model_config.max_model_len),
             "vllm": vllm.__version__,
             "torch": torch.__version__,
             "transformers": transformers.__version__,

@@ -5,6 +5,9 @@
     items.parquet   one row per evaluated item with its per-item outcomes (paired comparisons use it)
     report.md       human-readable tables
     run.json        this execution: run id, UTC times, timings, cache hits (varies run to run, so kept apart)
+
+It is published whole (``rmbench.atomic.publish_directory``): built aside, then swapped in, so a reader sees the
+earlier run or this one, never this run's items beside the earlier run's results.json.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from rmbench.atomic import atomic_paths, json_document
+from rmbench.atomic import json_document, publish_directory
 from rmbench.protocols.base import ProtocolResult
 from rmbench.requests import Score, ScoreRequest, unique_requests
 from rmbench.results.io import RESULTS as RESULTS  # re-exported: results.json is read through rmbench.results.io
@@ -30,6 +33,15 @@ SCORES = "scores.parquet"
 ITEMS = "items.parquet"
 REPORT = "report.md"
 EXECUTION = "run.json"
+#: Plots drawn into a run directory after it is published (``rmbench.report.perturbations``, ``.curves``).
+PLOTS = ("perturbations.png", "overoptimization.png")
+#: Everything a run directory of rmbench's holds; a directory with anything else is not swapped away whole.
+RUN_DIRECTORY_FILES = frozenset({SCORES, ITEMS, REPORT, EXECUTION, RESULTS, *PLOTS})
+
+
+def is_run_file(name: str) -> bool:
+    """A run directory's own file, or a hidden temporary file an interrupted rmbench write left in one."""
+    return name in RUN_DIRECTORY_FILES or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def write_run_directory(
@@ -79,11 +91,14 @@ def write_imported_run(out: Path, results: RunResults | Mapping[str, Any], resul
 
 
 def _write_together(out: Path, writers: dict[str, Callable[[Path], object]]) -> None:
-    """Stage every file (name → function writing it to a path) before any replaces its target, then rename them
-    in order: a run that fails or is killed while writing leaves an earlier run's files whole, never mixed."""
-    with atomic_paths([out / name for name in writers]) as temporaries:
-        for write, tmp in zip(writers.values(), temporaries):
-            write(tmp)
+    """Write every file (name → function writing it to a path) into a directory built aside, then publish it in
+    place of ``out`` whole: a run that fails or is killed while writing leaves the earlier run whole, never mixed."""
+
+    def build(staging: Path) -> None:
+        for name, write in writers.items():
+            write(staging / name)
+
+    publish_directory(out, build, own=is_run_file, last=RESULTS)
 
 
 #: Rows of scores.parquet built at a time: a 100k-pair suite's prompt JSON never sits in memory all at once.

@@ -14,8 +14,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from tests._reliability import (
     FAULT_ENV,
     KILL_AT_FSYNC_ENV,
@@ -124,27 +122,45 @@ def test_sigkill_at_random_times_from_outside_then_resume_is_byte_identical(tmp_
     assert (health["integrity"], health["rows"], health["distinct"]) == ("ok", 150, 150)
 
 
-@pytest.mark.parametrize("fsync_call", [2, 5])
-def test_sigkill_while_writing_the_run_directory_leaves_the_earlier_run_whole(tmp_path: Path, fsync_call: int) -> None:
-    """A run directory has five files (scores, items, report, run.json, results.json), each written to a temporary
-    file and fsynced before it replaces its target. Killed at the 2nd or the 5th fsync, the run must leave every file
-    of the earlier run as it was: results.json must never sit beside another run's scores or items."""
+#: A run directory's write points: its five files fsynced in the staging directory (1-5), the staging directory
+#: (6), then the parent after the swap (7).
+RUN_DIR_FSYNCS = 7
+
+
+def test_sigkill_at_every_write_point_of_the_run_directory_leaves_the_old_run_or_the_new_one(tmp_path: Path) -> None:
+    """SIGKILLed at each fsync of publishing its run directory, ``rmbench run`` leaves the earlier run whole
+    (killed while the new one is built aside) or the new run whole (killed after the swap): never results.json
+    beside another run's scores or items. The next run sweeps what the killed one left beside the directory."""
+    import shutil
+
     args = [*SUITE, "--engine", "random", "--limit", "8"]
     reference = run_process([*args, "--out", str(tmp_path / "ref"), "--cache", str(tmp_path / "ref.sqlite")])
     assert reference.returncode == 0, reference.stderr
+    new = snapshot(tmp_path / "ref")
 
     out, cache = tmp_path / "run", tmp_path / "cache.sqlite"
     earlier = _earlier_run(out, engine="random")
-    code, stderr = finish(launch([*args, "--out", str(out), "--cache", str(cache)], {KILL_AT_FSYNC_ENV: str(fsync_call)}))
-    assert code == KILLED, stderr
-    assert snapshot(out) == earlier | {name: snapshot(out)[name] for name in leftovers(out)}  # old files, as they were
-    assert all(name.startswith(".") for name in leftovers(out))  # interrupted writes are hidden temporary files
-    json.loads((out / "results.json").read_text())  # complete, parseable
+    for fsync_call in range(1, RUN_DIR_FSYNCS + 1):
+        code, stderr = finish(launch([*args, "--out", str(out), "--cache", str(cache)], {KILL_AT_FSYNC_ENV: str(fsync_call)}))
+        assert code == KILLED, f"not killed at fsync {fsync_call}: {stderr}"
+        seen = snapshot(out)
+        if fsync_call < RUN_DIR_FSYNCS:
+            assert seen == earlier, f"the earlier run changed after a kill at fsync {fsync_call}"
+        else:  # the swap happened: all of the new run (run.json holds times and paths, so only the rest compares)
+            assert {k: v for k, v in seen.items() if k != "run.json"} == {k: v for k, v in new.items() if k != "run.json"}
+            assert_complete(out)
+        assert leftovers(out) == []
+        shutil.rmtree(out)
+        out.mkdir()
+        for name, data in earlier.items():
+            (out / name).write_bytes(data)
 
-    resumed = run_process([*args, "--out", str(out), "--cache", str(cache)])
-    assert resumed.returncode == 0, resumed.stderr
+    # Armed one fsync past the last write point, the next run is not killed (every write point was covered).
+    code, stderr = finish(launch([*args, "--out", str(out), "--cache", str(cache)], {KILL_AT_FSYNC_ENV: str(RUN_DIR_FSYNCS + 1)}))
+    assert code == 0, stderr
     assert (out / "results.json").read_bytes() == (tmp_path / "ref" / "results.json").read_bytes()
-    assert_complete(out)  # the killed write's temporary files were swept by this run
+    assert_complete(out)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run.")) == []  # staging swept
 
 
 # --- atomic writes, in-process ----------------------------------------------------------------------------------------

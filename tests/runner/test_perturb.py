@@ -161,7 +161,8 @@ def test_gate_holds_a_run_to_its_perturbations(tmp_path: Path) -> None:
     results, _ = run_to(tmp_path / "cand", *args, "--perturb", "markdown_add:rejected,whitespace")
     by_label = {r["label"]: r for r in results["perturbations"]}
     assert by_label["markdown_add:rejected"]["perturbed"] == 0.0 and by_label["markdown_add:rejected"]["flips"] == 12
-    gate = ["gate", "--candidate", str(tmp_path / "cand"), "--baseline", str(tmp_path / "base")]
+    # 12 items is below the gate's default minimum (30, "insufficient data"): this test is about perturbations.
+    gate = ["gate", "--candidate", str(tmp_path / "cand"), "--baseline", str(tmp_path / "base"), "--min-n", "12"]
     summary = tmp_path / "summary.md"
     assert cli([*gate, "--max-perturbation-drop", "0.1", "--summary-md", str(summary)]) == 1
     text = summary.read_text()
