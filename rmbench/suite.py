@@ -114,6 +114,14 @@ def parse_suite(text: str, display: str) -> Suite:
             line = _line_of(node, tuple(problem["loc"]))
             lines.append(f"{display}{f':{line}' if line else ''}: {describe_error(problem)}")
         raise SuiteError("\n".join(lines)) from None
+    problems = suite.mapping_problems()
+    if problems:
+        lines = []
+        for problem in problems:
+            key = problem.split(":", 1)[0]
+            line = _line_of(node, tuple(key.split(".")))
+            lines.append(f"{display}{f':{line}' if line else ''}: {problem}")
+        raise SuiteError("\n".join(lines))
     suite._origin = display
     return suite
 

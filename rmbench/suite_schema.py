@@ -4,7 +4,6 @@ that name the known choices. Reading files, locating errors by line and the regi
 
 from __future__ import annotations
 
-import difflib
 import glob
 import hashlib
 import json
@@ -22,16 +21,11 @@ from pydantic import (
 )
 
 from rmbench.catalog import PROTOCOLS
-from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS
+from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS, did_you_mean
+from rmbench.data.pairs import PairsSpec
 from rmbench.metrics.options import MetricOptions
 
 Scalar = str | int | float | bool
-
-
-def did_you_mean(value: str, options: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest known name, or nothing: a typo should name its fix."""
-    close = difflib.get_close_matches(value, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _unknown(kind: str, value: str, options: Any) -> str:
@@ -174,6 +168,11 @@ class Suite(_Strict):
         description="Item field → record key path; overrides the item type's defaults "
         "(``id: id``, ``prompt: prompt``, ``chosen: chosen``, ...); null unmaps (``id: null`` numbers records).",
     )
+    pairs: PairsSpec | None = Field(
+        None,
+        description="Preference pairs from a label (``kind: label``) or from rated completions (``kind: rated``); "
+        "fills chosen and rejected (see suites/README.md).",
+    )
     meta_fields: dict[str, str] = Field(
         default_factory=dict, description="Item meta key → record key path, copied when present (e.g. error types)."
     )
@@ -219,6 +218,16 @@ class Suite(_Strict):
                     )
         return self
 
+    def mapping_problems(self) -> list[str]:
+        """Problems of ``fields`` / ``pairs`` for this protocol's item type (``fields.x: message``): the check
+        ``run`` makes before reading any data, made by ``load_suite`` too, so ``suites validate`` agrees with it."""
+        from rmbench.data.builders import BUILDERS, resolve_fields
+
+        item_type = PROTOCOLS.get(self.protocol).item_type
+        if item_type.__name__ not in BUILDERS:
+            return []
+        return resolve_fields(BUILDERS.get(item_type.__name__), self.fields, self.pairs)[1]
+
     @property
     def origin(self) -> str:
         """The file this suite was loaded from (as shown in messages)."""
@@ -232,7 +241,9 @@ class Suite(_Strict):
     def content_hash(self) -> str:
         """sha256 of the canonical validated content. Comments, key order, quoting and the documentation-only
         ``description`` / ``citation`` do not change it; anything that changes items or metrics does."""
-        content = self.model_dump(mode="json", exclude={"description", "citation"})
+        # A key added to the schema later is left out while unset, so existing suites keep their hash.
+        unset_new = {"pairs"} if self.pairs is None else set()
+        content = self.model_dump(mode="json", exclude={"description", "citation", *unset_new})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

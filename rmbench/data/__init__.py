@@ -17,7 +17,9 @@ from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import BUILDERS, BuildContext, Builder, FieldPath, resolve_fields
 from rmbench.data.convert import RecordProblem, optional
 from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
+from rmbench.data.pairs import identical
 from rmbench.errors import DataError, SuiteError
+from rmbench.items import PreferenceItem
 
 if TYPE_CHECKING:
     from rmbench.suite import Source, Suite
@@ -122,9 +124,9 @@ def iter_item_chunks(
     if chunk_items is not None and chunk_items < 1:
         raise ValueError("chunk_items must be a positive number of items")
     builder = builder_for(PROTOCOLS.get(suite.protocol).item_type, suite.origin)
-    fields, problems = resolve_fields(builder, suite.fields)
+    fields, problems = resolve_fields(builder, suite.fields, suite.pairs)
     if problems:
-        raise SuiteError("\n".join(f"{suite.origin}: fields.{p}" for p in problems))
+        raise SuiteError("\n".join(f"{suite.origin}: {p}" for p in problems))
     directory = data_dir_from(data_dir)
     provenance = provenance if provenance is not None else []
 
@@ -140,7 +142,10 @@ def iter_item_chunks(
             default_subset=source.subset,
             id_prefix=source.id_prefix,
             allow_empty=source.allow_empty_responses,
+            declared=frozenset(suite.fields),
+            pairs=suite.pairs,
         )
+        tally = _Tally()
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
@@ -152,7 +157,7 @@ def iter_item_chunks(
             # Positions (default ids) count from each file's start; a streamed generator's chunks continue them.
             streamed = bool(chunks) and chunks[-1][0] is raw.provenance
             first = position if streamed else 0
-            items = _build(builder, context, records, locators, raw.display, where_is, room, first)
+            items = _build(builder, context, records, locators, raw.display, where_is, room, first, tally)
             position = first + len(records)
             count += len(items)
             chunks.append((raw.provenance, len(records), len(items), raw.display))
@@ -165,7 +170,7 @@ def iter_item_chunks(
             if n_items == 0 and limit is None:
                 raise DataError("no items: the file is empty or every record was filtered out", source=display)
             entries.append({**raw_provenance, "records": n_records, "items": n_items})
-        provenance.append(_source_provenance(source, entries))
+        provenance.append({**_source_provenance(source, entries), **tally.report()})
 
 
 def _raw_chunks(source: Source, directory: Path | None, chunk_items: int | None) -> Iterator[RawRecords]:
@@ -201,26 +206,61 @@ def _build(
     where_is: dict[str, str],
     room: int | None,
     first_position: int = 0,
+    tally: _Tally | None = None,
 ) -> list[Any]:
     """Items of ``records`` (at most ``room``), each id checked against every id seen so far (``where_is``)."""
     id_path: FieldPath = context.fields["id"]
+    tally = tally if tally is not None else _Tally()
     items: list[Any] = []
     for position, (record, locator) in enumerate(zip(records, locators), start=first_position):
         if room is not None and len(items) >= room:
             break
         label = _record_label(record, locator, id_path.path)
         try:
-            item = builder.build(record, context, position)
+            built = builder.build(record, context, position)
         except RecordProblem as problem:
             raise DataError(problem.message, source=display, record=label, field=problem.field) from None
+        built = built if isinstance(built, list) else [built]
+        if not built:
+            tally.without_items += 1
         here = f"{display} {locator}"
-        if item.id in where_is:
-            raise DataError(
-                f"duplicate item id '{item.id}', also at {where_is[item.id]}",
-                source=display,
-                record=label,
-                field=id_path.path or "id",
-            )
-        where_is[item.id] = here
-        items.append(item)
+        for item in built[: None if room is None else room - len(items)]:
+            if item.id in where_is:
+                generated = id_path.path is None or "id" not in context.declared
+                raise DataError(
+                    f"duplicate item id '{item.id}', also at {where_is[item.id]}"
+                    + (
+                        "; ids generated from record positions restart in each file: give each source an "
+                        "id_prefix or map fields.id"
+                        if generated
+                        else ""
+                    ),
+                    source=display,
+                    record=label,
+                    field=id_path.path or "id",
+                )
+            where_is[item.id] = here
+            if isinstance(item, PreferenceItem) and identical(item.chosen, item.rejected):
+                tally.identical += 1
+                if len(tally.identical_examples) < 3:
+                    tally.identical_examples.append(here)
+            items.append(item)
     return items
+
+
+@dataclass
+class _Tally:
+    """Per-source counts reported in provenance (only when non-zero, so ordinary sources are unchanged)."""
+
+    identical: int = 0
+    identical_examples: list[str] = field(default_factory=list)
+    without_items: int = 0
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.identical:
+            out["identical_pairs"] = self.identical
+            out["identical_pair_examples"] = list(self.identical_examples)
+        if self.without_items:
+            out["records_without_pairs"] = self.without_items
+        return out
