@@ -139,6 +139,10 @@ def run(
         {"token_budget": "--batch-tokens", "show_progress": "--progress", "engine_parity": "--parity"},
     )
     outcome = run_suite(config)
+    from rmbench.cli.suites import _data_warnings
+
+    for warning in _data_warnings(outcome.results["data"]):
+        Console(stderr=True).print(f"[yellow]warning[/] {warning}", highlight=False)
     if json_out:
         typer.echo(dumps_json(outcome.results))
         return

@@ -43,10 +43,51 @@ def show(name: str = typer.Argument(..., help="Suite name or path.")) -> None:
 
 
 @app.command("validate")
-def validate(paths: list[Path] = typer.Argument(..., help="Suite YAML files.")) -> None:
-    """Validate suite files; exit 2 with a message naming the file and key on the first invalid one."""
+def validate(
+    paths: list[Path] = typer.Argument(..., help="Suite YAML files."),
+    data: bool = typer.Option(False, "--data", help="Also read the data and build every item, as run does."),
+    strict: bool = typer.Option(
+        False, "--strict", help="--data, and fail (exit 2) on warnings: pairs whose chosen and rejected are identical."
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Local data directory (default $RMBENCH_DATA_DIR)."),
+) -> None:
+    """Validate suite files, including the field mapping against the protocol's item type; exit 2 with a message
+    naming the file, line and key on the first invalid one. With --data / --strict the records are read too."""
+    from rmbench.errors import SuiteError
     from rmbench.suite import load_suite
 
     for path in paths:
         suite = load_suite(str(path))
-        console.print(f"[green]ok[/] {path}: {suite.name} v{suite.version} ({suite.protocol})")
+        line = f"{path}: {suite.name} v{suite.version} ({suite.protocol})"
+        if not (data or strict):
+            console.print(f"[green]ok[/] {line}", highlight=False)
+            continue
+        from rmbench.data import load_items
+
+        loaded = load_items(suite, data_dir=data_dir)
+        warnings = _data_warnings(loaded.provenance)
+        counts = f"{len(loaded.items)} items"
+        for warning in warnings:
+            console.print(f"[yellow]warning[/] {path}: {warning}", highlight=False, markup=True)
+        if strict and warnings:
+            raise SuiteError(f"{path}: {len(warnings)} warning(s) with --strict (see above)")
+        console.print(f"[green]ok[/] {line}: {counts}", highlight=False)
+
+
+def _data_warnings(provenance: list[dict[str, object]]) -> list[str]:
+    """What the loader counted that a suite author should look at (see rmbench.data's per-source tally)."""
+    from rich.markup import escape
+
+    warnings = []
+    for entry in provenance:
+        where = entry.get("path") or entry.get("source") or entry.get("generator") or "source"
+        if entry.get("identical_pairs"):
+            examples = ", ".join(map(str, entry.get("identical_pair_examples") or []))  # type: ignore[call-overload]
+            warnings.append(
+                escape(
+                    f"{where}: {entry['identical_pairs']} item(s) whose chosen and rejected texts are identical "
+                    f"(e.g. {examples}); check the field mapping (a negative index such as chosen.-1.content "
+                    "takes the last turn)"
+                )
+            )
+    return warnings

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import BUILDERS, BuildContext, Builder, FieldPath, resolve_fields
 from rmbench.data.convert import RecordProblem, optional
-from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
 from rmbench.data.pairs import identical
+from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
 from rmbench.errors import DataError, SuiteError
 from rmbench.items import PreferenceItem
 
