@@ -53,7 +53,10 @@ def run(
     reference_free: bool | None = typer.Option(
         None, "--reference-free/--with-reference", help="DPO engines: beta * log pi(y|x) alone, no reference."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory (default runs/<suite>/<model>[@revision][-options hash])."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a run directory that holds a different run."),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Local data directory standing in for the hub (default $RMBENCH_DATA_DIR)."
     ),
@@ -115,6 +118,7 @@ def run(
     validated(MetricOptions, overrides, {"seed": "--bootstrap-seed"})
     run_flags = {
         "out": out,
+        "force": force or None,
         "data_dir": data_dir,
         "cache": cache,
         "limit": limit,

@@ -21,6 +21,7 @@ from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
 from rmbench.runner.config import RunConfig
 from rmbench.runner.labels import labelled, model_slug, role
+from rmbench.runner.outdir import check_out, default_out, run_identity
 
 __all__ = ["RunConfig", "RunOutcome", "model_slug", "run_suite"]
 
@@ -55,8 +56,13 @@ def run_suite(config: RunConfig) -> RunOutcome:
     protocol = get_protocol(suite.protocol)
     needs = capabilities(protocol)
     options = MetricOptions.model_validate(suite.metrics.model_dump() | config.metric_overrides)
-    out = config.out or Path("runs") / suite.name / model_slug(config.model)
     specs = [config.model, *config.ensemble]
+    others = [*config.ensemble, *([config.gold_model] if config.gold_model else [])]
+    out = config.out or default_out(
+        suite.name, config.model, limit=config.limit, metric_overrides=config.metric_overrides, others=others
+    )
+    # Before any model loads: a directory holding a different run is not replaced without --force.
+    check_out(out, _planned_identity(suite, config, options), force=config.force)
     if (len(specs) > 1 or config.gold_model is not None) and not needs.multi_model:
         raise SuiteError(f"protocol '{suite.protocol}' scores one model: drop the extra --model / --gold-model")
     models = labelled([*specs, *([config.gold_model] if config.gold_model else [])])
@@ -128,6 +134,20 @@ def run_suite(config: RunConfig) -> RunOutcome:
 
         write_curve_png(out, evaluated.result.extra, title=f"{suite.name}: best-of-n by {model_slug(config.model)}")
     return RunOutcome(out=out, results=results, result=evaluated.result, execution=execution)
+
+
+def _planned_identity(suite: Any, config: RunConfig, options: MetricOptions) -> dict[str, Any]:
+    """``run_identity`` of the results.json this run will write (the fields it reads, as the run records them)."""
+    models = [config.model, *config.ensemble, *([config.gold_model] if config.gold_model else [])]
+    return run_identity(
+        {
+            "suite": {"name": suite.name, "content_hash": suite.content_hash},
+            "model": {"spec": config.model.model_dump()},
+            "models": [{"spec": spec.model_dump()} for spec in models] if len(models) > 1 else None,
+            "metric_options": options.model_dump(),
+            "limit": config.limit,
+        }
+    )
 
 
 def _engine_parity(spec: ModelSpec, cache: ScoreCache) -> dict[str, Any] | None:
