@@ -23,6 +23,7 @@ from pydantic import (
 from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS, did_you_mean
 from rmbench.data.pairs import PairsSpec
+from rmbench.errors import SuiteError
 from rmbench.metrics.options import MetricOptions
 
 Scalar = str | int | float | bool
@@ -181,6 +182,7 @@ class Suite(_Strict):
     )
 
     _origin: str = PrivateAttr("<memory>")
+    _only: frozenset[str] | None = PrivateAttr(None)
 
     @field_validator("protocol")
     @classmethod
@@ -227,6 +229,47 @@ class Suite(_Strict):
         if item_type.__name__ not in BUILDERS:
             return []
         return resolve_fields(BUILDERS.get(item_type.__name__), self.fields, self.pairs)[1]
+
+    def only(self, subsets: list[str] | None) -> Suite:
+        """This suite restricted to ``subsets`` (``--subset``): sources whose fixed subset is not selected are not
+        read, items of other subsets are dropped, and sections keep only selected subsets (sections left empty are
+        dropped), so overall is recomputed over what runs. The content hash is the file's; ``only_subsets`` says
+        what ran. Unknown names fail here when every source fixes its subset, else once the items are loaded."""
+        if not subsets:
+            return self
+        wanted = list(dict.fromkeys(subsets))
+        fixed = {source.subset for source in self.sources}
+        if None not in fixed and self.fields.get("subset") is None:
+            unknown = [name for name in wanted if name not in fixed]
+            if unknown:
+                known = sorted(s for s in fixed if s is not None)
+                raise SuiteError(
+                    f"--subset {','.join(unknown)}: not a subset of suite '{self.name}' (subsets: {', '.join(known)})"
+                    + did_you_mean(unknown[0], known)
+                )
+        copy = self.model_copy(deep=True)
+        copy._origin, copy._only = self._origin, frozenset(wanted)
+        return copy
+
+    @property
+    def only_subsets(self) -> list[str] | None:
+        """The subsets ``only`` restricted this suite to (sorted), or None for the whole suite."""
+        return sorted(self._only) if self._only is not None else None
+
+    def sections_for(self, sections: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``sections`` (as dumped MetricOptions) restricted to the selected subsets; None when none is left."""
+        if self._only is None or not sections:
+            return sections
+        kept: dict[str, Any] = {}
+        for name, spec in sections.items():
+            subsets = [s for s in spec["subsets"] if s in self._only]
+            if subsets:
+                weights = spec.get("weights")
+                kept[name] = {
+                    "subsets": subsets,
+                    "weights": {k: v for k, v in weights.items() if k in subsets} if weights else weights,
+                }
+        return kept or None
 
     @property
     def origin(self) -> str:

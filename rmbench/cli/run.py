@@ -64,6 +64,9 @@ def run(
         None, help=f"Score cache (SQLite); default $RMBENCH_CACHE, else {DEFAULT_CACHE}."
     ),
     limit: int | None = typer.Option(None, help="Only the first N items."),
+    subset: str | None = typer.Option(
+        None, "--subset", help="Comma-separated subsets to run (e.g. chat,code): sections and overall over what ran."
+    ),
     batch_tokens: int | None = typer.Option(None, help="Padded-token budget per batch (default per engine)."),
     chunk_items: int | None = typer.Option(
         None, help=f"Streaming protocols: items per chunk (default $RMBENCH_CHUNK_ITEMS, else {CHUNK_ITEMS})."
@@ -122,6 +125,7 @@ def run(
         "data_dir": data_dir,
         "cache": cache,
         "limit": limit,
+        "subsets": [name.strip() for name in subset.split(",") if name.strip()] if subset is not None else None,
         "token_budget": batch_tokens,
         "chunk_items": chunk_items,
         "executor": executor,

@@ -132,9 +132,16 @@ def iter_item_chunks(
 
     count = 0
     where_is: dict[str, str] = {}
+    only = suite.only_subsets
+    seen_subsets: set[str] = set()
     for source in suite.sources:
         if limit is not None and count >= limit:
             provenance.append({"kind": "skipped", "source": source.describe(), "reason": f"--limit {limit} reached"})
+            continue
+        if only is not None and source.subset is not None and suite.fields.get("subset") is None and source.subset not in only:
+            provenance.append(
+                {"kind": "skipped", "source": source.describe(), "subset": source.subset, "reason": "not in --subset"}
+            )
             continue
         context = BuildContext(
             fields=fields,
@@ -149,7 +156,7 @@ def iter_item_chunks(
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
-        for raw in _raw_chunks(source, directory, chunk_items if limit is None else None):
+        for raw in _with_subset_hint(_raw_chunks(source, directory, chunk_items if limit is None else None), suite, source):
             if limit is not None and count >= limit:
                 break
             records, locators = _transformed(source, raw)
@@ -157,7 +164,8 @@ def iter_item_chunks(
             # Positions (default ids) count from each file's start; a streamed generator's chunks continue them.
             streamed = bool(chunks) and chunks[-1][0] is raw.provenance
             first = position if streamed else 0
-            items = _build(builder, context, records, locators, raw.display, where_is, room, first, tally)
+            items = _build(builder, context, records, locators, raw.display, where_is, room, first, tally, only)
+            seen_subsets.update(item.subset for item in items)
             position = first + len(records)
             count += len(items)
             chunks.append((raw.provenance, len(records), len(items), raw.display))
@@ -171,6 +179,26 @@ def iter_item_chunks(
                 raise DataError("no items: the file is empty or every record was filtered out", source=display)
             entries.append({**raw_provenance, "records": n_records, "items": n_items})
         provenance.append({**_source_provenance(source, entries), **tally.report()})
+    if only is not None and limit is None:
+        missing = [name for name in only if name not in seen_subsets]
+        if missing:
+            raise SuiteError(
+                f"--subset {','.join(missing)}: no item of suite '{suite.name}' has this subset "
+                f"(subsets loaded: {', '.join(sorted(seen_subsets)) or 'none'})"
+            )
+
+
+def _with_subset_hint(raws: Iterator[RawRecords], suite: Suite, source: Source) -> Iterator[RawRecords]:
+    """``raws``; a source that cannot be read, in a suite of several subsets, says how to run the others."""
+    try:
+        yield from raws
+    except DataError as error:
+        others = sorted({s.subset for s in suite.sources if s.subset and s.subset != source.subset})
+        if source.subset is None or not others or suite.fields.get("subset") is not None:
+            raise
+        raise DataError(
+            f"{error} To run the other subsets without this one: --subset {','.join(others)}"
+        ) from None
 
 
 def _raw_chunks(source: Source, directory: Path | None, chunk_items: int | None) -> Iterator[RawRecords]:
@@ -207,6 +235,7 @@ def _build(
     room: int | None,
     first_position: int = 0,
     tally: _Tally | None = None,
+    only: list[str] | None = None,
 ) -> list[Any]:
     """Items of ``records`` (at most ``room``), each id checked against every id seen so far (``where_is``)."""
     id_path: FieldPath = context.fields["id"]
@@ -224,6 +253,8 @@ def _build(
         if not built:
             tally.without_items += 1
         here = f"{display} {locator}"
+        if only is not None:
+            built = [item for item in built if item.subset in only]
         for item in built[: None if room is None else room - len(items)]:
             if item.id in where_is:
                 generated = id_path.path is None or "id" not in context.declared

@@ -52,14 +52,18 @@ def run_suite(config: RunConfig) -> RunOutcome:
     started = datetime.now(timezone.utc)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    suite = load_suite(config.suite)
+    suite = load_suite(config.suite).only(config.subsets)
     protocol = get_protocol(suite.protocol)
     needs = capabilities(protocol)
-    options = MetricOptions.model_validate(suite.metrics.model_dump() | config.metric_overrides)
+    metrics = suite.metrics.model_dump()
+    options = MetricOptions.model_validate(
+        metrics | {"sections": suite.sections_for(metrics["sections"])} | config.metric_overrides
+    )
     specs = [config.model, *config.ensemble]
     others = [*config.ensemble, *([config.gold_model] if config.gold_model else [])]
     out = config.out or default_out(
-        suite.name, config.model, limit=config.limit, metric_overrides=config.metric_overrides, others=others
+        suite.name, config.model, limit=config.limit, subsets=suite.only_subsets,
+        metric_overrides=config.metric_overrides, others=others,
     )
     # Before any model loads: a directory holding a different run is not replaced without --force.
     check_out(out, _planned_identity(suite, config, options), force=config.force)
@@ -116,6 +120,8 @@ def run_suite(config: RunConfig) -> RunOutcome:
                 suite, evaluated, options, model=model, models=roster if len(roster) > 1 else None,
                 token_budget=budget, limit=config.limit,
             )
+            if suite.only_subsets is not None:  # --subset: overall and sections are over these subsets only
+                results["extra"] = {**(results["extra"] or {}), "subsets_run": suite.only_subsets}
             execution = execution_record(
                 evaluated,
                 run_id=uuid.uuid4().hex,
@@ -146,6 +152,7 @@ def _planned_identity(suite: Any, config: RunConfig, options: MetricOptions) -> 
             "models": [{"spec": spec.model_dump()} for spec in models] if len(models) > 1 else None,
             "metric_options": options.model_dump(),
             "limit": config.limit,
+            "extra": {"subsets_run": suite.only_subsets},
         }
     )
 
