@@ -117,7 +117,11 @@ class Source(_Strict):
     )
     hub: HubRef | None = Field(None, description="The hub dataset this source is (used when no local copy is found).")
     generator: GeneratorRef | None = Field(None, description="Generate the records instead of reading them.")
-    transform: str | None = Field(None, description="Named record transform from ``rmbench.transforms``.")
+    transform: str | None = Field(
+        None,
+        description="Named record transform from ``rmbench.transforms``, or a user function ``file.py:function`` "
+        "(relative to the suite file, or in an ``RMBENCH_PLUGINS`` directory).",
+    )
     id_prefix: str = Field("", description="Prepended to item ids, for sources whose ids overlap (e.g. ``chat:``).")
     allow_empty_responses: bool = Field(
         False, description="Accept empty responses (say why in a comment: e.g. upstream answers that are blank)."
@@ -126,9 +130,9 @@ class Source(_Strict):
     @field_validator("transform")
     @classmethod
     def _known_transform(cls, value: str | None) -> str | None:
-        from rmbench.transforms import TRANSFORMS
+        from rmbench.transforms import TRANSFORMS, is_user_transform
 
-        if value is not None and value not in TRANSFORMS:
+        if value is not None and value not in TRANSFORMS and not is_user_transform(value):
             raise ValueError(_unknown("transform", value, TRANSFORMS))
         return value
 
@@ -183,6 +187,7 @@ class Suite(_Strict):
 
     _origin: str = PrivateAttr("<memory>")
     _only: frozenset[str] | None = PrivateAttr(None)
+    _base_dir: Any = PrivateAttr(None)  # the suite file's directory: user transforms are relative to it
 
     @field_validator("protocol")
     @classmethod
@@ -248,8 +253,13 @@ class Suite(_Strict):
                     + did_you_mean(unknown[0], known)
                 )
         copy = self.model_copy(deep=True)
-        copy._origin, copy._only = self._origin, frozenset(wanted)
+        copy._origin, copy._only, copy._base_dir = self._origin, frozenset(wanted), self._base_dir
         return copy
+
+    @property
+    def base_dir(self) -> Any:
+        """The directory of the suite file (None for a suite parsed from text)."""
+        return self._base_dir
 
     @property
     def only_subsets(self) -> list[str] | None:

@@ -46,18 +46,30 @@ def _record_label(record: Mapping[str, Any], locator: str, id_path: str | None) 
     return f"{locator} (id {value!r})" if isinstance(value, (str, int)) and not isinstance(value, bool) else locator
 
 
-def _transformed(source: Source, raw: RawRecords) -> tuple[list[dict[str, Any]], list[str]]:
+def _transformed(source: Source, raw: RawRecords, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     if source.transform is None:
         return raw.records, raw.locators
-    from rmbench.transforms import ONE_TO_ONE, get_transform
+    from rmbench.transforms import ONE_TO_ONE, get_transform, is_user_transform
 
     try:
-        records = list(get_transform(source.transform)(raw.records))
+        records = list(get_transform(source.transform, base_dir)(raw.records))
     except RecordProblem as problem:
         where = raw.locators[problem.index] if problem.index is not None else None
         raise DataError(
             f"{problem.message} (transform '{source.transform}')", source=raw.display, record=where, field=problem.field
         ) from None
+    except Exception as error:
+        if not is_user_transform(source.transform):
+            raise
+        raise DataError(
+            f"user transform '{source.transform}' failed: {type(error).__name__}: {error}", source=raw.display
+        ) from None
+    bad = next((n for n, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(
+            f"transform '{source.transform}' yielded a {type(records[bad]).__name__} as record #{bad}, not a dict",
+            source=raw.display,
+        )
     if source.transform in ONE_TO_ONE and len(records) == len(raw.records):
         return records, raw.locators
     return records, [f"#{i} after transform '{source.transform}'" for i in range(len(records))]
@@ -82,8 +94,14 @@ def _joined_if_whole_source(source: Source, raws: list[RawRecords]) -> list[RawR
     return [RawRecords(records, locators, str(source.local), provenance)]
 
 
-def _source_provenance(source: Source, chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    common = {"subset": source.subset, "transform": source.transform}
+def _source_provenance(
+    source: Source, chunks: list[dict[str, Any]], base_dir: Path | None = None
+) -> dict[str, Any]:
+    common: dict[str, Any] = {"subset": source.subset, "transform": source.transform}
+    from rmbench.transforms import is_user_transform, user_transform
+
+    if source.transform is not None and is_user_transform(source.transform):
+        common["transform_sha256"] = user_transform(source.transform, base_dir)[1]  # the code, as data provenance
     if len(chunks) == 1:
         return {**chunks[0], **common}
     first = chunks[0]
@@ -159,7 +177,7 @@ def iter_item_chunks(
         for raw in _with_subset_hint(_raw_chunks(source, directory, chunk_items if limit is None else None), suite, source):
             if limit is not None and count >= limit:
                 break
-            records, locators = _transformed(source, raw)
+            records, locators = _transformed(source, raw, suite.base_dir)
             room = None if limit is None else limit - count
             # Positions (default ids) count from each file's start; a streamed generator's chunks continue them.
             streamed = bool(chunks) and chunks[-1][0] is raw.provenance
@@ -178,7 +196,7 @@ def iter_item_chunks(
             if n_items == 0 and limit is None:
                 raise DataError("no items: the file is empty or every record was filtered out", source=display)
             entries.append({**raw_provenance, "records": n_records, "items": n_items})
-        provenance.append({**_source_provenance(source, entries), **tally.report()})
+        provenance.append({**_source_provenance(source, entries, suite.base_dir), **tally.report()})
     if only is not None and limit is None:
         missing = [name for name in only if name not in seen_subsets]
         if missing:
