@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
+from rmbench.cli.output import make_console
 from rmbench.errors import RmbenchError
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 def _register() -> None:

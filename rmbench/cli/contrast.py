@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
+
+from rmbench.cli.output import make_console
 
 if TYPE_CHECKING:
     from rmbench.generators.contrast_pairs import Params
 
 app = typer.Typer(help="Contrast-instruction items from your own preference data.", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 #: A SOURCE ending like this is a preference records file; anything else is a suite name or YAML path.
 _DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".parquet")

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-console = Console()
+from rmbench.cli.output import make_console
+
+console = make_console()
 
 
 def rescore(

@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from rmbench.cli.flags import choices, validated
+from rmbench.cli.output import make_console
 from rmbench.engines import ENGINES
 from rmbench.executors import EXECUTORS
 from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
 from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
 
-console = Console()
+console = make_console()
 
 
 def run(
@@ -150,7 +150,7 @@ def run(
     from rmbench.cli.suites import _data_warnings
 
     for warning in _data_warnings(outcome.results["data"]):
-        Console(stderr=True).print(f"[yellow]warning[/] {warning}", highlight=False)
+        make_console(stderr=True).print(f"[yellow]warning[/] {warning}", highlight=False)
     if json_out:
         typer.echo(dumps_json(outcome.results))
         return
@@ -183,19 +183,25 @@ def _model_spec(
     return ModelSpec.build({"model": "", **values})
 
 
-def engines() -> None:
+def engines(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
     """List the scoring engines (--engine NAME)."""
-    _listing(ENGINES)
+    _listing(ENGINES, json_out)
 
 
-def protocols() -> None:
+def protocols(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
     """List the scoring protocols (a suite's ``protocol:``)."""
     from rmbench.protocols import PROTOCOLS
 
-    _listing(PROTOCOLS)
+    _listing(PROTOCOLS, json_out)
 
 
-def _listing(registry: Registry[Any]) -> None:
+def _listing(registry: Registry[Any], json_out: bool = False) -> None:
+    if json_out:
+        import json
+
+        rows = [{"name": name, "description": description} for name, description in registry.listing()]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
     width = max(map(len, registry.names()))
     for name, description in registry.listing():
         console.print(f"{name:{width}s}  {description}", highlight=False, soft_wrap=True)

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from rmbench.cli.output import make_console
+
 app = typer.Typer(help="List, show and validate declarative suites.", no_args_is_help=True)
-console = Console()
+console = make_console()
+
+
+JSON_HELP = "Print JSON to stdout instead of a table."
 
 
 @app.command("list")
-def list_() -> None:
+def list_(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List the suites rmbench knows (suites/ and RMBENCH_SUITES_PATH)."""
     from rmbench.suite import list_suites
 
+    if json_out:
+        rows = [
+            {
+                "name": suite.name,
+                "version": suite.version,
+                "protocol": suite.protocol,
+                "sources": [source.describe() for source in suite.sources],
+                "description": suite.description,
+                "content_hash": suite.content_hash,
+                "file": suite.origin,
+            }
+            for suite in list_suites()
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
     table = Table(title="rmbench suites")
     table.add_column("name", no_wrap=True)
     table.add_column("version", no_wrap=True)
     table.add_column("protocol", no_wrap=True)
-    table.add_column("sources", overflow="fold", ratio=1)
-    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48)
+    terminal = console.is_terminal  # in a pipe or log nothing is cut: the table is as wide as its content
+    table.add_column("sources", overflow="fold", ratio=1 if terminal else None)
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48 if terminal else None)
     for suite in list_suites():
         sources = ", ".join(source.describe() for source in suite.sources)
         summary = (suite.description or "").split("\n")[0]
@@ -31,15 +52,23 @@ def list_() -> None:
 
 
 @app.command("show")
-def show(name: str = typer.Argument(..., help="Suite name or path.")) -> None:
-    """Print a suite's validated declaration."""
+def show(
+    name: str = typer.Argument(..., help="Suite name or path."),
+    json_out: bool = typer.Option(False, "--json", help="Print the declaration as JSON (with name, content hash)."),
+) -> None:
+    """Print a suite's validated declaration as YAML (valid YAML: it can be saved and loaded as a suite)."""
     import yaml
 
     from rmbench.suite import load_suite
 
     suite = load_suite(name)
-    console.print(f"# {suite.name} · content hash {suite.content_hash}", highlight=False)
-    console.print(yaml.safe_dump(suite.declaration(), sort_keys=False, allow_unicode=True), highlight=False)
+    if json_out:
+        document = {"content_hash": suite.content_hash, "file": suite.origin, "declaration": suite.declaration()}
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    # Plain text, never through rich: a console would wrap long lines (and mark up brackets), breaking the YAML.
+    typer.echo(f"# {suite.name} · content hash {suite.content_hash}")
+    typer.echo(yaml.safe_dump(suite.declaration(), sort_keys=False, allow_unicode=True, width=float("inf")), nl=False)
 
 
 @app.command("validate")
