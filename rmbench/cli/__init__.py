@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from rmbench.cli.output import make_console
 from rmbench.errors import RmbenchError
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click *returns* a raised typer.Exit's code instead of raising it.
         returned = app(args=argv, standalone_mode=False)
     except RmbenchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: messages hold brackets that are not markup ("pip install 'rmbench[vllm]'", "fields[0]").
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             format_message = getattr(exc, "format_message", None)
             message = format_message() if callable(format_message) else str(exc)
-            err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(message + hint)}", highlight=False, soft_wrap=True)
             return int(code)
         if code is not None and hasattr(exc, "show"):  # e.g. a bare command group: its help is the answer
             exc.show()

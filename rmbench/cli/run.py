@@ -178,9 +178,32 @@ def _model_spec(
         flag = (renamed or {}).get("engine", "--engine")
         raise ConfigError(f"{flag} {values['engine']!r}: {known.unknown_message(values['engine'])}")
     values |= {"model": model} if model else {}
-    if spec_file is not None:
-        return ModelSpec.from_yaml(spec_file, **values)
-    return ModelSpec.build({"model": "", **values})
+    built = ModelSpec.from_yaml(spec_file, **values) if spec_file is not None else ModelSpec.build({"model": "", **values})
+    _check_model(built, (renamed or {}).get("model", "--model"))
+    return built
+
+
+#: Engines that score without a model: a --model given to them would be recorded but never used.
+MODEL_FREE = frozenset({"length", "random"})
+
+
+def _check_model(spec: ModelSpec, flag: str) -> None:
+    """Before any model loads: a model given to an engine that ignores it, and a local path that does not exist
+    (which would otherwise be tried as a hub repo id), are errors that say what to do."""
+    import os
+
+    if spec.engine in MODEL_FREE and spec.model:
+        raise ConfigError(
+            f"{flag} {spec.model!r}: engine '{spec.engine}' scores without a model, so it would be ignored (and "
+            f"recorded as the spec's model); drop {flag}, or choose a model engine (rmbench engines)"
+        )
+    model = spec.model
+    looks_local = model.startswith(("./", "../", "/", "~", ".\\")) or model in (".", "..") or model.count("/") > 1
+    if model and looks_local and not os.path.exists(os.path.expanduser(model)):
+        raise ConfigError(
+            f"{flag} {model}: no such file or directory (a local model is a directory with config.json and the "
+            "weights; a hub model is 'org/name', with --revision to pin it)"
+        )
 
 
 def engines(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:

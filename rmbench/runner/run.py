@@ -70,6 +70,10 @@ def run_suite(config: RunConfig) -> RunOutcome:
     if (len(specs) > 1 or config.gold_model is not None) and not needs.multi_model:
         raise SuiteError(f"protocol '{suite.protocol}' scores one model: drop the extra --model / --gold-model")
     models = labelled([*specs, *([config.gold_model] if config.gold_model else [])])
+    from rmbench.engines.devices import require_vllm
+
+    for _, spec in models:
+        require_vllm(spec)
     timings["load_s"] = time.perf_counter() - clock
 
     # Written while scoring, beside the cache (the run directory stays untouched until the run is complete), and
