@@ -24,6 +24,7 @@ err_console = make_console(stderr=True)
 def _register() -> None:
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
+    from rmbench.cli import devtools as devtools_cmd
     from rmbench.cli import reports as reports_cmd
     from rmbench.cli import rescore as rescore_cmd
     from rmbench.cli import results as results_cmd
@@ -41,6 +42,7 @@ def _register() -> None:
     results_cmd.register(app)
     contrast_cmd.register(app)
     check_engine_cmd.register(app)
+    devtools_cmd.register(app)
 
 
 _register()
