@@ -223,6 +223,14 @@ class Suite(_Strict):
                         f"metrics.sections.{section}: subset {subset!r} is not the subset of any source "
                         f"({', '.join(sorted(known))}){did_you_mean(subset, known)}"
                     )
+        covered = {subset for spec in self.metrics.sections.values() for subset in spec.subsets}
+        left_out = sorted(known - covered)
+        if left_out:
+            # Overall is the mean of the sections: a subset in none of them would silently not count.
+            raise ValueError(
+                f"metrics.sections: subset(s) {', '.join(left_out)} are in no section, so overall would leave them "
+                "out; add them to a section (or a section of their own), or drop their sources"
+            )
         return self
 
     def mapping_problems(self) -> list[str]:

@@ -149,7 +149,14 @@ def run(
     outcome = run_suite(config)
     from rmbench.cli.suites import _data_warnings
 
-    for warning in _data_warnings(outcome.results["data"]):
+    left_out = (outcome.results.get("extra") or {}).get("unsectioned_subsets")
+    warnings = _data_warnings(outcome.results["data"])
+    if left_out:
+        warnings.append(
+            f"subset(s) {', '.join(map(str, left_out))} are in no section of metrics.sections, so overall leaves "
+            "them out (results.json extra.unsectioned_subsets); add them to a section"
+        )
+    for warning in warnings:
         make_console(stderr=True).print(f"[yellow]warning[/] {warning}", highlight=False)
     if json_out:
         typer.echo(dumps_json(outcome.results))

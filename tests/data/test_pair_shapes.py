@@ -199,3 +199,12 @@ def test_rated_bad_score_names_the_completion(tmp_path: Path) -> None:
     record = rated_record([1, 2]) | {"completions": [{"response": "a", "overall_score": "high"}]}
     message = data_error(tmp_path, [record], extra=RATED.replace("SELECT", "all_ordered"))
     assert "field 'completions.0.overall_score': expected a finite number score" in message
+
+
+# --- sections ------------------------------------------------------------------------------------------------------
+
+
+def test_sections_that_leave_out_a_subset_are_refused(tmp_path: Path) -> None:
+    sources = "- {subset: adversarial, local: a.jsonl}\n- {subset: natural, local: n.jsonl}\n"
+    with pytest.raises(SuiteError, match=r"subset\(s\) natural are in no section, so overall would leave them out"):
+        suite_for(tmp_path, sources, "metrics: {sections: {Adversarial: {subsets: [adversarial]}}}\n")
