@@ -3,6 +3,8 @@ cut at 80 columns and long lines are not wrapped (which would also break YAML an
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console, ConsoleDimensions
 
 #: Width used when the output is not a terminal: wide enough that nothing is cut or wrapped.
@@ -10,11 +12,16 @@ PIPE_WIDTH = 10_000
 
 
 class PipeConsole(Console):
-    """A ``rich`` console that is unlimited in width when its file is not a terminal (unless a width is given)."""
+    """A ``rich`` console that is unlimited in width when its file is not a terminal (unless a width is given to
+    it: a ``COLUMNS`` variable, which shells and test runners leave behind, describes a terminal, not a pipe)."""
+
+    def __init__(self, *args: Any, width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, width=width, **kwargs)
+        self._given_width = width
 
     @property
     def size(self) -> ConsoleDimensions:
-        if self._width is None and not self.is_terminal:
+        if self._given_width is None and not self.is_terminal:
             return ConsoleDimensions(PIPE_WIDTH, self._height or 25)
         return super().size
 
