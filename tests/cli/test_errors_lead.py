@@ -49,3 +49,13 @@ def test_leaderboard_without_runs_says_where_it_looked_and_how(tmp_path: Path, c
     message = error_of(["leaderboard", "build", str(board)], capsys)
     assert f"looked for {tmp_path.parent.resolve() / 'runs' / 'leaderboards' / 'rewardmath' / 'expected'}" in message
     assert "leaderboards/build.sh rewardmath" in message
+
+
+def test_check_engine_without_vllm_says_so_before_loading(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    import rmbench.runner.parity as parity
+
+    monkeypatch.setattr(parity, "check_engines", lambda *a, **k: pytest.fail("a model loaded before the hint"))
+    message = error_of(["check-engine", "--model", "org/rm"], capsys)
+    assert "engine 'vllm' needs vLLM: pip install 'rmbench[vllm]'" in message
