@@ -174,7 +174,8 @@ def iter_item_chunks(
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
-        for raw in _with_subset_hint(_raw_chunks(source, directory, chunk_items if limit is None else None), suite, source):
+        raws = _raw_chunks(source, directory, chunk_items if limit is None else None, suite.base_dir)
+        for raw in _with_subset_hint(raws, suite, source):
             if limit is not None and count >= limit:
                 break
             records, locators = _transformed(source, raw, suite.base_dir)
@@ -219,13 +220,15 @@ def _with_subset_hint(raws: Iterator[RawRecords], suite: Suite, source: Source) 
         ) from None
 
 
-def _raw_chunks(source: Source, directory: Path | None, chunk_items: int | None) -> Iterator[RawRecords]:
+def _raw_chunks(
+    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None
+) -> Iterator[RawRecords]:
     """A source's records as read: a generator without a transform in lazily generated chunks when chunking,
     otherwise the files (joined when the transform needs the whole source)."""
     if chunk_items is not None and source.generator is not None and source.transform is None:
         yield from read_generated_chunks(source, directory, chunk_items)
     else:
-        yield from _joined_if_whole_source(source, read_source(source, directory))
+        yield from _joined_if_whole_source(source, read_source(source, directory, suite_dir))
 
 
 def _merge_streamed(

@@ -208,3 +208,13 @@ def test_sections_that_leave_out_a_subset_are_refused(tmp_path: Path) -> None:
     sources = "- {subset: adversarial, local: a.jsonl}\n- {subset: natural, local: n.jsonl}\n"
     with pytest.raises(SuiteError, match=r"subset\(s\) natural are in no section, so overall would leave them out"):
         suite_for(tmp_path, sources, "metrics: {sections: {Adversarial: {subsets: [adversarial]}}}\n")
+
+
+def test_local_file_beside_the_suite_needs_no_data_dir(tmp_path: Path) -> None:
+    from rmbench.suite import load_suite
+
+    write_records(tmp_path / "mine.jsonl", [{"chosen": [msg("user", "Q"), msg("assistant", "A")],
+                                            "rejected": [msg("user", "Q"), msg("assistant", "B")]}])
+    (tmp_path / "mine.yaml").write_text("name: mine\nversion: '1'\nprotocol: pairwise\nsources:\n  - local: mine.jsonl\n")
+    loaded = load_items(load_suite(tmp_path / "mine.yaml"))
+    assert loaded.items[0].chosen[0].text == "A" and loaded.provenance[0]["path"] == "mine.jsonl"
