@@ -128,12 +128,29 @@ class ModelSpec(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: Path, **overrides: Any) -> ModelSpec:
+        from rmbench.suite import _line_of
+        from rmbench.suite_schema import describe_error
+
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ModelSpecError(f"model spec {path}: cannot read YAML: {exc}") from exc
+            text = path.read_text(encoding="utf-8")
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelSpecError(f"model spec {path}: cannot read: {exc}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise ModelSpecError(f"model spec {path}{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
         if not isinstance(data, dict):
-            raise ModelSpecError(f"model spec {path}: expected a mapping at top level")
+            raise ModelSpecError(f"model spec {path}: expected a mapping of spec keys at the top level")
+        try:
+            cls.model_validate(data | {"model": data.get("model", "")})  # the file alone, so lines point into it
+        except ValidationError as exc:
+            lines = []
+            for error in exc.errors():
+                line = _line_of(node, tuple(error["loc"]))
+                lines.append(f"{path}{f':{line}' if line else ''}: {describe_error(error, cls)}")
+            raise ModelSpecError("model spec errors:\n" + "\n".join(lines)) from None
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.build(data, origin=str(path))
 

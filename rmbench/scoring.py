@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -136,7 +137,59 @@ def _score_todo(
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _progress(enabled: bool) -> Progress:
+class LogProgress:
+    """Progress as periodic log lines on stderr (done/total, rate, ETA), for logs and pipes where a live bar would
+    be either invisible or a wall of redraws: one line at the start, then at most one every ``interval`` seconds,
+    and one at the end."""
+
+    def __init__(self, interval: float = 10.0, stream: Any = None, clock: Any = time.monotonic) -> None:
+        self.interval, self.stream, self.clock = interval, stream, clock
+        self.label, self.total, self.done = "", 0, 0
+        self.start = self.last = 0.0
+
+    def __enter__(self) -> LogProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.total and not exc[0]:
+            self._line()
+
+    def add_task(self, label: str, total: int) -> int:
+        self.label, self.total, self.done = label, total, 0
+        self.start = self.last = self.clock()
+        self._line()
+        return 0
+
+    def advance(self, task: int, n: int) -> None:
+        self.done += n
+        if self.clock() - self.last >= self.interval and self.done < self.total:
+            self._line()
+
+    def _line(self) -> None:
+        now = self.clock()
+        self.last = now
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
+        eta = f"{_clock_text((self.total - self.done) / rate)}" if rate else "?"
+        percent = 100 * self.done / self.total if self.total else 100.0
+        stream = self.stream if self.stream is not None else sys.stderr
+        print(
+            f"{self.label}: {self.done:,}/{self.total:,} ({percent:.0f}%) · {rate:,.1f}/s · "
+            f"elapsed {_clock_text(elapsed)} · ETA {eta}",
+            file=stream,
+            flush=True,
+        )
+
+
+def _clock_text(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _progress(enabled: bool) -> Progress | LogProgress:
+    """A live bar on a terminal, log lines when stderr is not one (CI logs, pipes), nothing when disabled."""
+    if enabled and not sys.stderr.isatty():
+        return LogProgress()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

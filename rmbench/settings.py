@@ -60,6 +60,10 @@ class EnvSettings(BaseSettings):
     ray_address: str | None = Field(default=None, description="Ray: cluster to join ('auto').")
     show_progress: bool | None = Field(default=None, description="Progress bars (0 in CI logs).")
     suites_path: str | None = Field(default=None, description="More suite directories, os.pathsep-separated.")
+    plugins: str | None = Field(
+        default=None,
+        description="Directories searched for user transforms (``transform: file.py:function``), os.pathsep-separated.",
+    )
 
     def given(self) -> dict[str, Any]:
         """The variables that are set, by field name."""

@@ -114,6 +114,14 @@ def parse_suite(text: str, display: str) -> Suite:
             line = _line_of(node, tuple(problem["loc"]))
             lines.append(f"{display}{f':{line}' if line else ''}: {describe_error(problem)}")
         raise SuiteError("\n".join(lines)) from None
+    problems = suite.mapping_problems()
+    if problems:
+        lines = []
+        for problem in problems:
+            key = problem.split(":", 1)[0]
+            line = _line_of(node, tuple(key.split(".")))
+            lines.append(f"{display}{f':{line}' if line else ''}: {problem}")
+        raise SuiteError("\n".join(lines))
     suite._origin = display
     return suite
 
@@ -124,7 +132,23 @@ def load_suite_file(path: Path) -> Suite:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SuiteError(f"{display}: cannot read suite file: {error}") from None
-    return parse_suite(text, display)
+    suite = parse_suite(text, display)
+    suite._base_dir = path.resolve().parent
+    _check_user_transforms(suite)
+    return suite
+
+
+def _check_user_transforms(suite: Suite) -> None:
+    """A user transform (``file.py:function``) is found and imported when the suite loads, so ``suites validate``
+    fails on a missing file or function as ``run`` would."""
+    from rmbench.transforms import is_user_transform, user_transform
+
+    for number, source in enumerate(suite.sources):
+        if source.transform is not None and is_user_transform(source.transform):
+            try:
+                user_transform(source.transform, suite.base_dir)
+            except SuiteError as error:
+                raise SuiteError(f"{suite.origin}: sources[{number}].transform: {error}") from None
 
 
 def suite_dirs() -> list[Path]:

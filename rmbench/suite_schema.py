@@ -4,7 +4,6 @@ that name the known choices. Reading files, locating errors by line and the regi
 
 from __future__ import annotations
 
-import difflib
 import glob
 import hashlib
 import json
@@ -22,16 +21,12 @@ from pydantic import (
 )
 
 from rmbench.catalog import PROTOCOLS
-from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS
+from rmbench.data.builders import KNOWN_FIELDS, RESPONSE_FIELDS, did_you_mean
+from rmbench.data.pairs import PairsSpec
+from rmbench.errors import SuiteError
 from rmbench.metrics.options import MetricOptions
 
 Scalar = str | int | float | bool
-
-
-def did_you_mean(value: str, options: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest known name, or nothing: a typo should name its fix."""
-    close = difflib.get_close_matches(value, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _unknown(kind: str, value: str, options: Any) -> str:
@@ -122,7 +117,11 @@ class Source(_Strict):
     )
     hub: HubRef | None = Field(None, description="The hub dataset this source is (used when no local copy is found).")
     generator: GeneratorRef | None = Field(None, description="Generate the records instead of reading them.")
-    transform: str | None = Field(None, description="Named record transform from ``rmbench.transforms``.")
+    transform: str | None = Field(
+        None,
+        description="Named record transform from ``rmbench.transforms``, or a user function ``file.py:function`` "
+        "(relative to the suite file, or in an ``RMBENCH_PLUGINS`` directory).",
+    )
     id_prefix: str = Field("", description="Prepended to item ids, for sources whose ids overlap (e.g. ``chat:``).")
     allow_empty_responses: bool = Field(
         False, description="Accept empty responses (say why in a comment: e.g. upstream answers that are blank)."
@@ -131,9 +130,9 @@ class Source(_Strict):
     @field_validator("transform")
     @classmethod
     def _known_transform(cls, value: str | None) -> str | None:
-        from rmbench.transforms import TRANSFORMS
+        from rmbench.transforms import TRANSFORMS, is_user_transform
 
-        if value is not None and value not in TRANSFORMS:
+        if value is not None and value not in TRANSFORMS and not is_user_transform(value):
             raise ValueError(_unknown("transform", value, TRANSFORMS))
         return value
 
@@ -174,6 +173,11 @@ class Suite(_Strict):
         description="Item field → record key path; overrides the item type's defaults "
         "(``id: id``, ``prompt: prompt``, ``chosen: chosen``, ...); null unmaps (``id: null`` numbers records).",
     )
+    pairs: PairsSpec | None = Field(
+        None,
+        description="Preference pairs from a label (``kind: label``) or from rated completions (``kind: rated``); "
+        "fills chosen and rejected (see suites/README.md).",
+    )
     meta_fields: dict[str, str] = Field(
         default_factory=dict, description="Item meta key → record key path, copied when present (e.g. error types)."
     )
@@ -187,6 +191,8 @@ class Suite(_Strict):
     )
 
     _origin: str = PrivateAttr("<memory>")
+    _only: frozenset[str] | None = PrivateAttr(None)
+    _base_dir: Any = PrivateAttr(None)  # the suite file's directory: user transforms are relative to it
 
     @field_validator("protocol")
     @classmethod
@@ -234,7 +240,71 @@ class Suite(_Strict):
                         f"metrics.sections.{section}: subset {subset!r} is not the subset of any source "
                         f"({', '.join(sorted(known))}){did_you_mean(subset, known)}"
                     )
+        covered = {subset for spec in self.metrics.sections.values() for subset in spec.subsets}
+        left_out = sorted(known - covered)
+        if left_out:
+            # Overall is the mean of the sections: a subset in none of them would silently not count.
+            raise ValueError(
+                f"metrics.sections: subset(s) {', '.join(left_out)} are in no section, so overall would leave them "
+                "out; add them to a section (or a section of their own), or drop their sources"
+            )
         return self
+
+    def mapping_problems(self) -> list[str]:
+        """Problems of ``fields`` / ``pairs`` for this protocol's item type (``fields.x: message``): the check
+        ``run`` makes before reading any data, made by ``load_suite`` too, so ``suites validate`` agrees with it."""
+        from rmbench.data.builders import BUILDERS, resolve_fields
+
+        item_type = PROTOCOLS.get(self.protocol).item_type
+        if item_type.__name__ not in BUILDERS:
+            return []
+        return resolve_fields(BUILDERS.get(item_type.__name__), self.fields, self.pairs)[1]
+
+    def only(self, subsets: list[str] | None) -> Suite:
+        """This suite restricted to ``subsets`` (``--subset``): sources whose fixed subset is not selected are not
+        read, items of other subsets are dropped, and sections keep only selected subsets (sections left empty are
+        dropped), so overall is recomputed over what runs. The content hash is the file's; ``only_subsets`` says
+        what ran. Unknown names fail here when every source fixes its subset, else once the items are loaded."""
+        if not subsets:
+            return self
+        wanted = list(dict.fromkeys(subsets))
+        fixed = {source.subset for source in self.sources}
+        if None not in fixed and self.fields.get("subset") is None:
+            unknown = [name for name in wanted if name not in fixed]
+            if unknown:
+                known = sorted(s for s in fixed if s is not None)
+                raise SuiteError(
+                    f"--subset {','.join(unknown)}: not a subset of suite '{self.name}' (subsets: {', '.join(known)})"
+                    + did_you_mean(unknown[0], known)
+                )
+        copy = self.model_copy(deep=True)
+        copy._origin, copy._only, copy._base_dir = self._origin, frozenset(wanted), self._base_dir
+        return copy
+
+    @property
+    def base_dir(self) -> Any:
+        """The directory of the suite file (None for a suite parsed from text)."""
+        return self._base_dir
+
+    @property
+    def only_subsets(self) -> list[str] | None:
+        """The subsets ``only`` restricted this suite to (sorted), or None for the whole suite."""
+        return sorted(self._only) if self._only is not None else None
+
+    def sections_for(self, sections: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``sections`` (as dumped MetricOptions) restricted to the selected subsets; None when none is left."""
+        if self._only is None or not sections:
+            return sections
+        kept: dict[str, Any] = {}
+        for name, spec in sections.items():
+            subsets = [s for s in spec["subsets"] if s in self._only]
+            if subsets:
+                weights = spec.get("weights")
+                kept[name] = {
+                    "subsets": subsets,
+                    "weights": {k: v for k, v in weights.items() if k in subsets} if weights else weights,
+                }
+        return kept or None
 
     @property
     def origin(self) -> str:
@@ -248,9 +318,12 @@ class Suite(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical validated content. Comments, key order, quoting and the documentation-only
-        ``description`` / ``citation`` and the ``perturbations`` do not change it; anything that changes items or metrics does."""
+        ``description`` / ``citation`` and the ``perturbations`` do not change it; anything that changes items or metrics
+        does."""
         # Perturbations add results beside the suite's own and change none of its numbers: not part of the hash.
-        content = self.model_dump(mode="json", exclude={"description", "citation", "perturbations"})
+        # A key added to the schema later is left out while unset, so existing suites keep their hash.
+        unset_new = {"pairs"} if self.pairs is None else set()
+        content = self.model_dump(mode="json", exclude={"description", "citation", "perturbations", *unset_new})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

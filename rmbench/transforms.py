@@ -10,8 +10,11 @@ the loader can name the file line. A local source that names several files (a gl
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rmbench.data.convert import RecordProblem
@@ -52,9 +55,70 @@ TRANSFORMS.lazy(
 )
 
 
-def get_transform(name: str) -> Transform:
-    """Transform ``name``; ``SuiteError`` with a 'did you mean' for unknown names."""
+def get_transform(name: str, base_dir: Path | None = None) -> Transform:
+    """Transform ``name``; ``SuiteError`` with a 'did you mean' for unknown names. A user transform
+    ``file.py:function`` is imported from the file (see ``user_transform``)."""
+    if is_user_transform(name):
+        return user_transform(name, base_dir)[0]
     return TRANSFORMS.get(name)
+
+
+# --- user transforms ----------------------------------------------------------------------------------------------
+
+_USER = re.compile(r"^(?P<file>[^:]+\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+_LOADED: dict[tuple[Path, str], tuple[Transform, str]] = {}
+
+
+def is_user_transform(name: str) -> bool:
+    """Whether ``name`` names a function in a Python file (``file.py:function``) rather than a registered transform."""
+    return _USER.match(name) is not None
+
+
+def user_transform_dirs(base_dir: Path | None) -> list[Path]:
+    """Where ``file.py`` is looked for: the suite file's directory, then each ``RMBENCH_PLUGINS`` directory."""
+    from rmbench.settings import env_settings
+
+    plugins = [Path(p).expanduser() for p in (env_settings().plugins or "").split(os.pathsep) if p]
+    return [*([base_dir] if base_dir is not None else []), *plugins]
+
+
+def user_transform(name: str, base_dir: Path | None) -> tuple[Transform, str]:
+    """The function ``file.py:function`` and the sha256 of the file. This imports and runs the file: only a file the
+    user named in a suite is ever imported (relative to the suite file, or in an ``RMBENCH_PLUGINS`` directory)."""
+    match = _USER.match(name)
+    if match is None:
+        raise SuiteError(f"transform {name!r}: expected 'file.py:function'")
+    file, function = Path(match["file"]).expanduser(), match["function"]
+    dirs = user_transform_dirs(base_dir)
+    candidates = [file] if file.is_absolute() else [d / file for d in dirs]
+    path = next((c.resolve() for c in candidates if c.is_file()), None)
+    if path is None:
+        looked = ", ".join(str(c) for c in candidates) or "nowhere (no suite directory, RMBENCH_PLUGINS unset)"
+        raise SuiteError(
+            f"transform {name!r}: file {file} not found (looked at {looked}); the path is relative to the suite file "
+            "or to a directory in RMBENCH_PLUGINS"
+        )
+    key = (path, function)
+    if key not in _LOADED:
+        import importlib.util
+
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        spec = importlib.util.spec_from_file_location(f"rmbench_user_transform_{digest[:16]}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # the user's code: any failure is theirs to fix, named with the file
+            raise SuiteError(f"transform {name!r}: importing {path} failed: {type(error).__name__}: {error}") from None
+        value = getattr(module, function, None)
+        if not callable(value):
+            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+            raise SuiteError(
+                f"transform {name!r}: {path} defines no function {function!r} (functions: {', '.join(defined) or 'none'})"
+            )
+        _LOADED[key] = (value, digest)
+    return _LOADED[key]
 
 
 def get_field(record: Record, key: str, index: int, kind: type | tuple[type, ...] = str) -> Any:

@@ -49,14 +49,19 @@ class MetricRef:
         return text if self.scope == "overall" else f"{text}@{self.scope}"
 
 
-def expand_runs(patterns: list[str], base: Path | None = None) -> list[Path]:
-    """Run directories from paths and globs (relative to ``base``), sorted, each at most once."""
+def expand_runs(patterns: list[str], base: Path | None = None, how: str | None = None) -> list[Path]:
+    """Run directories from paths and globs (relative to ``base``), sorted, each at most once. ``how`` says how the
+    runs get there (e.g. a leaderboard's build script), for the message when a pattern matches nothing."""
     found: list[Path] = []
     for pattern in patterns:
         full = str(base / pattern) if base is not None and not Path(pattern).is_absolute() else pattern
         matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
         if not matches:
-            raise RmbenchError(f"runs: '{pattern}' matches no run directory")
+            where = Path(full).resolve() if not glob.has_magic(full) else Path(full).parent.resolve() / Path(full).name
+            raise RmbenchError(
+                f"runs: '{pattern}' matches no run directory (looked for {where})"
+                + (f"; {how}" if how else "; run `rmbench run --out DIR` (or evaluate-scores) to create runs there")
+            )
         found += [Path(m) for m in matches if Path(m).is_dir() or Path(m).name.endswith(".json")]
     return sorted(dict.fromkeys(found))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from rmbench.cli.output import make_console
 from rmbench.errors import RmbenchError
 
 app = typer.Typer(
@@ -18,13 +18,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 def _register() -> None:
     from rmbench.cli import cache as cache_cmd
     from rmbench.cli import check_engine as check_engine_cmd
     from rmbench.cli import contrast as contrast_cmd
+    from rmbench.cli import devtools as devtools_cmd
     from rmbench.cli import reports as reports_cmd
     from rmbench.cli import rescore as rescore_cmd
     from rmbench.cli import results as results_cmd
@@ -44,6 +45,7 @@ def _register() -> None:
     results_cmd.register(app)
     contrast_cmd.register(app)
     check_engine_cmd.register(app)
+    devtools_cmd.register(app)
 
 
 _register()
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click *returns* a raised typer.Exit's code instead of raising it.
         returned = app(args=argv, standalone_mode=False)
     except RmbenchError as exc:
+        # Escaped: messages hold brackets that are not markup ("pip install 'rmbench[vllm]'", "fields[0]").
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:

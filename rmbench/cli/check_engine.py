@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
 
 def check_engine(
     model: str = typer.Option(..., "--model", "-m", help="Model path or hub id."),
-    engine: str = typer.Option("vllm", "--engine", "-e", help="The engine to check."),
+    engine: str = typer.Option(
+        "vllm", "--engine", "-e", help="The engine to check (default vllm: the one whose runs are parity-checked)."
+    ),
     reference: str = typer.Option("hf", "--reference", help="The engine it must agree with."),
     tolerance: float | None = typer.Option(
         None, help="Largest allowed |score difference| (default by dtype: 1e-4 float32, 1e-2 float16, 5e-2 bfloat16)."
@@ -73,6 +75,12 @@ def check_engine(
 
         values["server"] = merged_server(spec, values["server"])
     model_spec = ModelSpec.from_yaml(spec, **values) if spec is not None else ModelSpec.build(values)
+    from rmbench.cli.run import _check_model
+    from rmbench.engines.devices import require_vllm
+
+    _check_model(model_spec, "--model")
+    for name in (engine, reference):  # before the reference model loads: a missing vLLM is known now
+        require_vllm(model_spec.model_copy(update={"engine": name}))
     report = check_engines(
         model_spec, engines=(reference, engine), tolerance=tolerance, reference_model=local_model
     )

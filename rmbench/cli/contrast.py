@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.markup import escape
+
+from rmbench.cli.output import make_console
 
 if TYPE_CHECKING:
     from rmbench.generators.contrast_pairs import Params
 
 app = typer.Typer(help="Contrast-instruction items from your own preference data.", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 #: A SOURCE ending like this is a preference records file; anything else is a suite name or YAML path.
 _DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".parquet")
@@ -98,7 +99,25 @@ def build(
     console.print(f"wrote {len(records)} records to [bold]{escape(str(out))}[/]", highlight=False)
     if suite_out is not None:
         write_text(suite_out, _suite_yaml(suite_out.stem, out.resolve(), params))
-        console.print(f"wrote suite [bold]{escape(str(suite_out))}[/] (rmbench run --suite {escape(str(suite_out))} ...)", highlight=False)
+        from rmbench.data import load_items
+        from rmbench.suite import load_suite
+
+        load_items(load_suite(str(suite_out)), data_dir=data_dir)  # the written suite must run: checked here
+        console.print(
+            f"wrote suite [bold]{escape(str(suite_out))}[/] (rmbench run --suite {escape(str(suite_out))} ...)",
+            highlight=False,
+        )
+
+
+def _carried_options(params: Params) -> dict[str, object]:
+    """Source options of the suite the items came from that the new suite needs to read them the same way (an
+    upstream suite that allows empty responses produces items with empty responses)."""
+    if params.suite is None:
+        return {}
+    from rmbench.suite import load_suite
+
+    origin = load_suite(params.suite)
+    return {"allow_empty_responses": True} if any(s.allow_empty_responses for s in origin.sources) else {}
 
 
 def _suite_yaml(name: str, records: Path, params: Params) -> str:
@@ -113,7 +132,7 @@ def _suite_yaml(name: str, records: Path, params: Params) -> str:
         "description": f"Contrast items paired by `rmbench contrast build` from {params.source} (TF-IDF similarity "
         f"in [{params.min_similarity}, {params.max_similarity}], pairing {params.pairing}).",
         "protocol": "contrast",
-        "sources": [{"local": str(records)}],
+        "sources": [{"local": str(records), **_carried_options(params)}],
         "fields": {"subset": "subset"},
         "meta_fields": {"similarity": "similarity", "q1_id": "q1_id", "q2_id": "q2_id"},
         "metrics": {"tie_policy": "strict"},

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rmbench.cli.flags import AGGREGATE_HELP
+from rmbench.cli.output import make_console
 
-console = Console()
+console = make_console()
 
 
 def rescore(

@@ -6,17 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rmbench.cli.flags import AGGREGATE_HELP, choices, validated
+from rmbench.cli.output import make_console
 from rmbench.engines import ENGINES
 from rmbench.executors import EXECUTORS
 from rmbench.modelspec import ModelSpec
 from rmbench.registry import Registry
 from rmbench.runner.config import CHUNK_ITEMS, DEFAULT_CACHE, DEFAULT_EXECUTOR, ConfigError, RunConfig
 
-console = Console()
+console = make_console()
 
 
 def run(
@@ -63,7 +63,10 @@ def run(
     api_key_env: str | None = typer.Option(
         None, help="Served engines: environment variable holding the API key (the key itself is never recorded)."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<suite>/<model>)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory (default runs/<suite>/<model>[@revision][-options hash])."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a run directory that holds a different run."),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Local data directory standing in for the hub (default $RMBENCH_DATA_DIR)."
     ),
@@ -71,6 +74,9 @@ def run(
         None, help=f"Score cache (SQLite); default $RMBENCH_CACHE, else {DEFAULT_CACHE}."
     ),
     limit: int | None = typer.Option(None, help="Only the first N items."),
+    subset: str | None = typer.Option(
+        None, "--subset", help="Comma-separated subsets to run (e.g. chat,code): sections and overall over what ran."
+    ),
     batch_tokens: int | None = typer.Option(None, help="Padded-token budget per batch (default per engine)."),
     chunk_items: int | None = typer.Option(
         None, help=f"Streaming protocols: items per chunk (default $RMBENCH_CHUNK_ITEMS, else {CHUNK_ITEMS})."
@@ -132,9 +138,11 @@ def run(
     validated(MetricOptions, overrides, {"seed": "--bootstrap-seed"})
     run_flags = {
         "out": out,
+        "force": force or None,
         "data_dir": data_dir,
         "cache": cache,
         "limit": limit,
+        "subsets": [name.strip() for name in subset.split(",") if name.strip()] if subset is not None else None,
         "token_budget": batch_tokens,
         "chunk_items": chunk_items,
         "executor": executor,
@@ -163,7 +171,7 @@ def run(
     )
     for trusted in [*specs, *([gold] if gold is not None else [])]:
         if trusted.trust_remote_code:
-            Console(stderr=True).print(
+            make_console(stderr=True).print(
                 escape(
                     f"notice: model '{trusted.model}' runs Python code from its own repository "
                     "(trust_remote_code: true); results.json records it in model.spec"
@@ -171,6 +179,17 @@ def run(
                 highlight=False, soft_wrap=True,
             )
     outcome = run_suite(config)
+    from rmbench.cli.suites import _data_warnings
+
+    left_out = (outcome.results.get("extra") or {}).get("unsectioned_subsets")
+    warnings = _data_warnings(outcome.results["data"])
+    if left_out:
+        warnings.append(
+            f"subset(s) {', '.join(map(str, left_out))} are in no section of metrics.sections, so overall leaves "
+            "them out (results.json extra.unsectioned_subsets); add them to a section"
+        )
+    for warning in warnings:
+        make_console(stderr=True).print(f"[yellow]warning[/] {warning}", highlight=False)
     if json_out:
         typer.echo(dumps_json(outcome.results))
         return
@@ -207,11 +226,11 @@ def _model_spec(
         flag = (renamed or {}).get("engine", "--engine")
         raise ConfigError(f"{flag} {values['engine']!r}: {known.unknown_message(values['engine'])}")
     values |= {"model": model} if model else {}
-    if spec_file is not None:
-        if "server" in values:  # flags override keys of the file's server options, not the whole mapping
-            values["server"] = merged_server(spec_file, values["server"])
-        return ModelSpec.from_yaml(spec_file, **values)
-    return ModelSpec.build({"model": "", **values})
+    if spec_file is not None and "server" in values:  # flags override keys of the file's server options
+        values["server"] = merged_server(spec_file, values["server"])
+    built = ModelSpec.from_yaml(spec_file, **values) if spec_file is not None else ModelSpec.build({"model": "", **values})
+    _check_model(built, (renamed or {}).get("model", "--model"))
+    return built
 
 
 def merged_server(spec_file: Path, flags: dict[str, Any]) -> dict[str, Any]:
@@ -226,26 +245,57 @@ def merged_server(spec_file: Path, flags: dict[str, Any]) -> dict[str, Any]:
     return {**server, **flags} if isinstance(server, dict) else flags
 
 
-def engines() -> None:
+#: Engines that score without a model: a --model given to them would be recorded but never used.
+MODEL_FREE = frozenset({"length", "random", "random-prm", "arith-prm"})
+
+
+def _check_model(spec: ModelSpec, flag: str) -> None:
+    """Before any model loads: a model given to an engine that ignores it, and a local path that does not exist
+    (which would otherwise be tried as a hub repo id), are errors that say what to do."""
+    import os
+
+    if spec.engine in MODEL_FREE and spec.model:
+        raise ConfigError(
+            f"{flag} {spec.model!r}: engine '{spec.engine}' scores without a model, so it would be ignored (and "
+            f"recorded as the spec's model); drop {flag}, or choose a model engine (rmbench engines)"
+        )
+    model = spec.model
+    if "://" in model:  # a served engine's URL
+        return
+    looks_local = model.startswith(("./", "../", "/", "~", ".\\")) or model in (".", "..") or model.count("/") > 1
+    if model and looks_local and not os.path.exists(os.path.expanduser(model)):
+        raise ConfigError(
+            f"{flag} {model}: no such file or directory (a local model is a directory with config.json and the "
+            "weights; a hub model is 'org/name', with --revision to pin it)"
+        )
+
+
+def engines(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
     """List the scoring engines (--engine NAME)."""
-    _listing(ENGINES)
+    _listing(ENGINES, json_out)
 
 
-def protocols() -> None:
+def protocols(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
     """List the scoring protocols (a suite's ``protocol:``)."""
     from rmbench.protocols import PROTOCOLS
 
-    _listing(PROTOCOLS)
+    _listing(PROTOCOLS, json_out)
 
 
-def perturbations() -> None:
+def perturbations(json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
     """List the meaning-preserving rewrites (--perturb NAME[:side], a suite's ``perturbations:``)."""
     from rmbench.perturbations import PERTURBATIONS
 
-    _listing(PERTURBATIONS)
+    _listing(PERTURBATIONS, json_out)
 
 
-def _listing(registry: Registry[Any]) -> None:
+def _listing(registry: Registry[Any], json_out: bool = False) -> None:
+    if json_out:
+        import json
+
+        rows = [{"name": name, "description": description} for name, description in registry.listing()]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
     width = max(map(len, registry.names()))
     for name, description in registry.listing():
         console.print(f"{name:{width}s}  {description}", highlight=False, soft_wrap=True)

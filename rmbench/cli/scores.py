@@ -7,18 +7,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rmbench.cli.flags import AGGREGATE_HELP
+from rmbench.cli.output import make_console
 from rmbench.runner.config import BOOTSTRAP_SEED
 
 if TYPE_CHECKING:
     from rmbench.protocols.base import MetricOptions
     from rmbench.results.schema import RunResults
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 #: The shipped suite whose benchmark RewardMATH score files were scored on: an imported run carries its identity
 #: (name, version, protocol, content hash), so it compares and ranks beside runs of that suite.

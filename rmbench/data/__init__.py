@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from rmbench.catalog import PROTOCOLS
 from rmbench.data.builders import BUILDERS, BuildContext, Builder, FieldPath, resolve_fields
 from rmbench.data.convert import RecordProblem, optional
+from rmbench.data.pairs import identical
 from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
 from rmbench.errors import DataError, SuiteError
+from rmbench.items import PreferenceItem
 
 if TYPE_CHECKING:
     from rmbench.suite import Source, Suite
@@ -44,18 +46,30 @@ def _record_label(record: Mapping[str, Any], locator: str, id_path: str | None) 
     return f"{locator} (id {value!r})" if isinstance(value, (str, int)) and not isinstance(value, bool) else locator
 
 
-def _transformed(source: Source, raw: RawRecords) -> tuple[list[dict[str, Any]], list[str]]:
+def _transformed(source: Source, raw: RawRecords, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     if source.transform is None:
         return raw.records, raw.locators
-    from rmbench.transforms import ONE_TO_ONE, get_transform
+    from rmbench.transforms import ONE_TO_ONE, get_transform, is_user_transform
 
     try:
-        records = list(get_transform(source.transform)(raw.records))
+        records = list(get_transform(source.transform, base_dir)(raw.records))
     except RecordProblem as problem:
         where = raw.locators[problem.index] if problem.index is not None else None
         raise DataError(
             f"{problem.message} (transform '{source.transform}')", source=raw.display, record=where, field=problem.field
         ) from None
+    except Exception as error:
+        if not is_user_transform(source.transform):
+            raise
+        raise DataError(
+            f"user transform '{source.transform}' failed: {type(error).__name__}: {error}", source=raw.display
+        ) from None
+    bad = next((n for n, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(
+            f"transform '{source.transform}' yielded a {type(records[bad]).__name__} as record #{bad}, not a dict",
+            source=raw.display,
+        )
     if source.transform in ONE_TO_ONE and len(records) == len(raw.records):
         return records, raw.locators
     return records, [f"#{i} after transform '{source.transform}'" for i in range(len(records))]
@@ -80,8 +94,14 @@ def _joined_if_whole_source(source: Source, raws: list[RawRecords]) -> list[RawR
     return [RawRecords(records, locators, str(source.local), provenance)]
 
 
-def _source_provenance(source: Source, chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    common = {"subset": source.subset, "transform": source.transform}
+def _source_provenance(
+    source: Source, chunks: list[dict[str, Any]], base_dir: Path | None = None
+) -> dict[str, Any]:
+    common: dict[str, Any] = {"subset": source.subset, "transform": source.transform}
+    from rmbench.transforms import is_user_transform, user_transform
+
+    if source.transform is not None and is_user_transform(source.transform):
+        common["transform_sha256"] = user_transform(source.transform, base_dir)[1]  # the code, as data provenance
     if len(chunks) == 1:
         return {**chunks[0], **common}
     first = chunks[0]
@@ -122,17 +142,24 @@ def iter_item_chunks(
     if chunk_items is not None and chunk_items < 1:
         raise ValueError("chunk_items must be a positive number of items")
     builder = builder_for(PROTOCOLS.get(suite.protocol).item_type, suite.origin)
-    fields, problems = resolve_fields(builder, suite.fields)
+    fields, problems = resolve_fields(builder, suite.fields, suite.pairs)
     if problems:
-        raise SuiteError("\n".join(f"{suite.origin}: fields.{p}" for p in problems))
+        raise SuiteError("\n".join(f"{suite.origin}: {p}" for p in problems))
     directory = data_dir_from(data_dir)
     provenance = provenance if provenance is not None else []
 
     count = 0
     where_is: dict[str, str] = {}
+    only = suite.only_subsets
+    seen_subsets: set[str] = set()
     for source in suite.sources:
         if limit is not None and count >= limit:
             provenance.append({"kind": "skipped", "source": source.describe(), "reason": f"--limit {limit} reached"})
+            continue
+        if only is not None and source.subset is not None and suite.fields.get("subset") is None and source.subset not in only:
+            provenance.append(
+                {"kind": "skipped", "source": source.describe(), "subset": source.subset, "reason": "not in --subset"}
+            )
             continue
         context = BuildContext(
             fields=fields,
@@ -140,19 +167,24 @@ def iter_item_chunks(
             default_subset=source.subset,
             id_prefix=source.id_prefix,
             allow_empty=source.allow_empty_responses,
+            declared=frozenset(suite.fields),
+            pairs=suite.pairs,
         )
+        tally = _Tally()
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
-        for raw in _raw_chunks(source, directory, chunk_items if limit is None else None):
+        raws = _raw_chunks(source, directory, chunk_items if limit is None else None, suite.base_dir)
+        for raw in _with_subset_hint(raws, suite, source):
             if limit is not None and count >= limit:
                 break
-            records, locators = _transformed(source, raw)
+            records, locators = _transformed(source, raw, suite.base_dir)
             room = None if limit is None else limit - count
             # Positions (default ids) count from each file's start; a streamed generator's chunks continue them.
             streamed = bool(chunks) and chunks[-1][0] is raw.provenance
             first = position if streamed else 0
-            items = _build(builder, context, records, locators, raw.display, where_is, room, first)
+            items = _build(builder, context, records, locators, raw.display, where_is, room, first, tally, only)
+            seen_subsets.update(item.subset for item in items)
             position = first + len(records)
             count += len(items)
             chunks.append((raw.provenance, len(records), len(items), raw.display))
@@ -165,16 +197,38 @@ def iter_item_chunks(
             if n_items == 0 and limit is None:
                 raise DataError("no items: the file is empty or every record was filtered out", source=display)
             entries.append({**raw_provenance, "records": n_records, "items": n_items})
-        provenance.append(_source_provenance(source, entries))
+        provenance.append({**_source_provenance(source, entries, suite.base_dir), **tally.report()})
+    if only is not None and limit is None:
+        missing = [name for name in only if name not in seen_subsets]
+        if missing:
+            raise SuiteError(
+                f"--subset {','.join(missing)}: no item of suite '{suite.name}' has this subset "
+                f"(subsets loaded: {', '.join(sorted(seen_subsets)) or 'none'})"
+            )
 
 
-def _raw_chunks(source: Source, directory: Path | None, chunk_items: int | None) -> Iterator[RawRecords]:
+def _with_subset_hint(raws: Iterator[RawRecords], suite: Suite, source: Source) -> Iterator[RawRecords]:
+    """``raws``; a source that cannot be read, in a suite of several subsets, says how to run the others."""
+    try:
+        yield from raws
+    except DataError as error:
+        others = sorted({s.subset for s in suite.sources if s.subset and s.subset != source.subset})
+        if source.subset is None or not others or suite.fields.get("subset") is not None:
+            raise
+        raise DataError(
+            f"{error} To run the other subsets without this one: --subset {','.join(others)}"
+        ) from None
+
+
+def _raw_chunks(
+    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None
+) -> Iterator[RawRecords]:
     """A source's records as read: a generator without a transform in lazily generated chunks when chunking,
     otherwise the files (joined when the transform needs the whole source)."""
     if chunk_items is not None and source.generator is not None and source.transform is None:
         yield from read_generated_chunks(source, directory, chunk_items)
     else:
-        yield from _joined_if_whole_source(source, read_source(source, directory))
+        yield from _joined_if_whole_source(source, read_source(source, directory, suite_dir))
 
 
 def _merge_streamed(
@@ -201,26 +255,64 @@ def _build(
     where_is: dict[str, str],
     room: int | None,
     first_position: int = 0,
+    tally: _Tally | None = None,
+    only: list[str] | None = None,
 ) -> list[Any]:
     """Items of ``records`` (at most ``room``), each id checked against every id seen so far (``where_is``)."""
     id_path: FieldPath = context.fields["id"]
+    tally = tally if tally is not None else _Tally()
     items: list[Any] = []
     for position, (record, locator) in enumerate(zip(records, locators), start=first_position):
         if room is not None and len(items) >= room:
             break
         label = _record_label(record, locator, id_path.path)
         try:
-            item = builder.build(record, context, position)
+            built = builder.build(record, context, position)
         except RecordProblem as problem:
             raise DataError(problem.message, source=display, record=label, field=problem.field) from None
+        built = built if isinstance(built, list) else [built]
+        if not built:
+            tally.without_items += 1
         here = f"{display} {locator}"
-        if item.id in where_is:
-            raise DataError(
-                f"duplicate item id '{item.id}', also at {where_is[item.id]}",
-                source=display,
-                record=label,
-                field=id_path.path or "id",
-            )
-        where_is[item.id] = here
-        items.append(item)
+        if only is not None:
+            built = [item for item in built if item.subset in only]
+        for item in built[: None if room is None else room - len(items)]:
+            if item.id in where_is:
+                generated = id_path.path is None or "id" not in context.declared
+                raise DataError(
+                    f"duplicate item id '{item.id}', also at {where_is[item.id]}"
+                    + (
+                        "; ids generated from record positions restart in each file: give each source an "
+                        "id_prefix or map fields.id"
+                        if generated
+                        else ""
+                    ),
+                    source=display,
+                    record=label,
+                    field=id_path.path or "id",
+                )
+            where_is[item.id] = here
+            if isinstance(item, PreferenceItem) and identical(item.chosen, item.rejected):
+                tally.identical += 1
+                if len(tally.identical_examples) < 3:
+                    tally.identical_examples.append(here)
+            items.append(item)
     return items
+
+
+@dataclass
+class _Tally:
+    """Per-source counts reported in provenance (only when non-zero, so ordinary sources are unchanged)."""
+
+    identical: int = 0
+    identical_examples: list[str] = field(default_factory=list)
+    without_items: int = 0
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.identical:
+            out["identical_pairs"] = self.identical
+            out["identical_pair_examples"] = list(self.identical_examples)
+        if self.without_items:
+            out["records_without_pairs"] = self.without_items
+        return out

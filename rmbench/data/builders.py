@@ -7,16 +7,27 @@ by the item type's name); the loader does not change.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rmbench.data.convert import RecordProblem, optional, required, to_conversation, to_id, to_responses
+from rmbench.data.convert import RecordProblem, lookup, optional, required, to_id, to_responses
+from rmbench.data.pairs import PAIR_FIELDS, LabelPairs, RatedPairs, preference_parts
 from rmbench.errors import SuiteError
 from rmbench.items import ContrastItem, Conversation, PreferenceItem, ProbeItem, Response, SampleSet, StepItem
 from rmbench.registry import Registry, import_target
+
+_ABSENT = lookup({}, "id")
+
+
+def did_you_mean(value: str, options: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(value, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
 
 #: Fields every item type has. ``id`` defaults to the record's ``id``; subset and cluster are opt-in mappings.
 COMMON_DEFAULTS: dict[str, str | None] = {"id": "id", "subset": None, "cluster": None}
@@ -40,10 +51,16 @@ class BuildContext:
     default_subset: str | None
     id_prefix: str = ""
     allow_empty: bool = False
+    #: Item fields the suite declares in ``fields`` (an undeclared default may be absent: ids are then generated
+    #: from the record position, and a preference record without a prompt has an implicit one).
+    declared: frozenset[str] = frozenset()
+    pairs: LabelPairs | RatedPairs | None = None
 
     def item_id(self, record: Mapping[str, Any], position: int) -> str:
         path = self.fields["id"].path
-        return self.id_prefix + (str(position) if path is None else to_id(required(record, path), path))
+        if path is None or ("id" not in self.declared and lookup(record, path) is _ABSENT):
+            return self.id_prefix + str(position)
+        return self.id_prefix + to_id(required(record, path), path)
 
     def subset(self, record: Mapping[str, Any]) -> str:
         path = self.fields["subset"].path
@@ -80,25 +97,37 @@ class BuildContext:
 
 @dataclass(frozen=True)
 class Builder:
+    """``build`` returns one item, or a list of items (a record that stands for several, or none)."""
+
     item_type: type
     defaults: dict[str, str | None]
     response_fields: frozenset[str]
     build: Callable[[Mapping[str, Any], BuildContext, int], Any]
     required_fields: frozenset[str] = field(default_factory=frozenset)
+    #: Whether a suite's ``pairs:`` declaration (label-selected or rated pairs) applies to this item type.
+    accepts_pairs: bool = False
 
 
-def _build_preference(record: Mapping[str, Any], ctx: BuildContext, position: int) -> PreferenceItem:
-    prompt_path = ctx.fields["prompt"].path
-    assert prompt_path is not None
-    prompt = to_conversation(required(record, prompt_path), prompt_path)
-    return PreferenceItem(
-        id=ctx.item_id(record, position),
-        prompt=prompt,
-        chosen=ctx.responses(record, "chosen"),
-        rejected=ctx.responses(record, "rejected"),
-        subset=ctx.subset(record),
-        meta=ctx.meta(record, prompt),
+def _build_preference(record: Mapping[str, Any], ctx: BuildContext, position: int) -> list[PreferenceItem]:
+    """The record's items: one, or (rated completions) one per selected pair, possibly none."""
+    prompt_path, chosen, rejected = ctx.fields["prompt"].path, ctx.fields["chosen"], ctx.fields["rejected"]
+    assert prompt_path is not None and chosen.path is not None and rejected.path is not None
+    prompt, pairs = preference_parts(
+        record,
+        prompt_path=prompt_path,
+        prompt_declared="prompt" in ctx.declared,
+        chosen=(chosen.path, chosen.steps),
+        rejected=(rejected.path, rejected.steps),
+        pairs=ctx.pairs,
+        allow_empty=ctx.allow_empty,
     )
+    if not pairs:
+        return []
+    item_id, subset, meta = ctx.item_id(record, position), ctx.subset(record), ctx.meta(record, prompt)
+    return [
+        PreferenceItem(id=item_id + suffix, prompt=prompt, chosen=c, rejected=r, subset=subset, meta=dict(meta))
+        for suffix, c, r in pairs
+    ]
 
 
 def _lazy(target: str) -> Callable[[Mapping[str, Any], BuildContext, int], Any]:
@@ -171,6 +200,7 @@ BUILDERS.add(
         response_fields=frozenset({"chosen", "rejected"}),
         required_fields=frozenset({"prompt", "chosen", "rejected"}),
         build=_build_preference,
+        accepts_pairs=True,
     ),
     "A prompt with chosen and rejected responses.",
 )
@@ -180,24 +210,33 @@ KNOWN_FIELDS: frozenset[str] = frozenset(name for b in map(BUILDERS.get, BUILDER
 RESPONSE_FIELDS: frozenset[str] = frozenset(name for b in map(BUILDERS.get, BUILDERS) for name in b.response_fields)
 
 
-def resolve_fields(builder: Builder, declared: Mapping[str, Any]) -> tuple[dict[str, FieldPath], list[str]]:
-    """The builder's defaults overlaid with a suite's ``fields``; returns (mapping, problems as 'key: message')."""
+def resolve_fields(
+    builder: Builder, declared: Mapping[str, Any], pairs: Any = None
+) -> tuple[dict[str, FieldPath], list[str]]:
+    """The builder's defaults overlaid with a suite's ``fields``; returns (mapping, problems as 'key: message',
+    each prefixed by ``fields.`` or ``pairs:``)."""
     problems: list[str] = []
+    if pairs is not None:
+        if not builder.accepts_pairs:
+            problems.append(f"pairs: applies to preference items only, not {builder.item_type.__name__}")
+        for name in sorted(PAIR_FIELDS & set(declared)):
+            problems.append(f"fields.{name}: filled by 'pairs: {{kind: {pairs.kind}}}'; remove this mapping")
     resolved = {name: FieldPath(path) for name, path in builder.defaults.items()}
     for name, spec in declared.items():
         if name not in builder.defaults:
             problems.append(
-                f"{name}: not a field of {builder.item_type.__name__} (fields: {', '.join(builder.defaults)})"
+                f"fields.{name}: not a field of {builder.item_type.__name__} (fields: {', '.join(builder.defaults)})"
+                + did_you_mean(name, builder.defaults)
             )
             continue
         if spec is None:
             if name in builder.required_fields:
-                problems.append(f"{name}: {builder.item_type.__name__} needs this field; it cannot be null")
+                problems.append(f"fields.{name}: {builder.item_type.__name__} needs this field; it cannot be null")
             resolved[name] = FieldPath(None)
             continue
         if spec.steps and name not in builder.response_fields:
             problems.append(
-                f"{name}: 'steps' applies only to response fields ({', '.join(sorted(builder.response_fields))})"
+                f"fields.{name}: 'steps' applies only to response fields ({', '.join(sorted(builder.response_fields))})"
             )
         resolved[name] = FieldPath(spec.path, spec.steps)
     return resolved, problems

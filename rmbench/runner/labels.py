@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from rmbench.modelspec import ModelSpec
 
 
 def model_slug(spec: ModelSpec) -> str:
+    """A file-name-safe name for the model: the last path component (of the resolved path for ``.``, ``..``),
+    never ``.`` or ``..`` or empty."""
     name = spec.model.rstrip("/").split("/")[-1] if spec.model else spec.engine
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or spec.engine
+    if name in ("", ".", "..", "~"):
+        name = Path(spec.model).expanduser().resolve().name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or spec.engine
     return slug if spec.engine in ("hf", "vllm") else f"{spec.engine}-{slug}" if spec.model else slug
 
 

@@ -21,6 +21,7 @@ from rmbench.modelspec import ModelSpec
 from rmbench.protocols.base import MetricOptions, ProtocolResult
 from rmbench.runner.config import RunConfig
 from rmbench.runner.labels import labelled, model_slug, role
+from rmbench.runner.outdir import check_out, default_out, run_identity
 
 __all__ = ["RunConfig", "RunOutcome", "model_slug", "run_suite"]
 
@@ -55,17 +56,30 @@ def run_suite(config: RunConfig) -> RunOutcome:
     started = datetime.now(timezone.utc)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    suite = load_suite(config.suite)
+    suite = load_suite(config.suite).only(config.subsets)
     protocol = get_protocol(suite.protocol)
     needs = capabilities(protocol)
-    options = MetricOptions.model_validate(suite.metrics.model_dump() | config.metric_overrides)
-    out = config.out or Path("runs") / suite.name / model_slug(config.model)
+    metrics = suite.metrics.model_dump()
+    options = MetricOptions.model_validate(
+        metrics | {"sections": suite.sections_for(metrics["sections"])} | config.metric_overrides
+    )
     perturbations = parse_specs(config.perturbations if config.perturbations is not None else suite.perturbations)
     check_perturbable(protocol, needs, perturbations)
     specs = [config.model, *config.ensemble]
+    others = [*config.ensemble, *([config.gold_model] if config.gold_model else [])]
+    out = config.out or default_out(
+        suite.name, config.model, limit=config.limit, subsets=suite.only_subsets,
+        metric_overrides=config.metric_overrides, others=others,
+    )
+    # Before any model loads: a directory holding a different run is not replaced without --force.
+    check_out(out, _planned_identity(suite, config, options), force=config.force)
     if (len(specs) > 1 or config.gold_model is not None) and not needs.multi_model:
         raise SuiteError(f"protocol '{suite.protocol}' scores one model: drop the extra --model / --gold-model")
     models = labelled([*specs, *([config.gold_model] if config.gold_model else [])])
+    from rmbench.engines.devices import require_vllm
+
+    for _, spec in models:
+        require_vllm(spec)
     timings["load_s"] = time.perf_counter() - clock
 
     # Written while scoring, beside the cache (the run directory stays untouched until the run is complete), and
@@ -130,6 +144,8 @@ def run_suite(config: RunConfig) -> RunOutcome:
                 suite, evaluated, options, model=model, models=roster if len(roster) > 1 else None,
                 token_budget=budget, limit=config.limit, perturbations=perturbed,
             )
+            if suite.only_subsets is not None:  # --subset: overall and sections are over these subsets only
+                results["extra"] = {**(results["extra"] or {}), "subsets_run": suite.only_subsets}
             execution = execution_record(
                 evaluated,
                 run_id=uuid.uuid4().hex,
@@ -153,6 +169,21 @@ def run_suite(config: RunConfig) -> RunOutcome:
 
         write_curve_png(out, evaluated.result.extra, title=f"{suite.name}: best-of-n by {model_slug(config.model)}")
     return RunOutcome(out=out, results=results, result=evaluated.result, execution=execution)
+
+
+def _planned_identity(suite: Any, config: RunConfig, options: MetricOptions) -> dict[str, Any]:
+    """``run_identity`` of the results.json this run will write (the fields it reads, as the run records them)."""
+    models = [config.model, *config.ensemble, *([config.gold_model] if config.gold_model else [])]
+    return run_identity(
+        {
+            "suite": {"name": suite.name, "content_hash": suite.content_hash},
+            "model": {"spec": config.model.model_dump()},
+            "models": [{"spec": spec.model_dump()} for spec in models] if len(models) > 1 else None,
+            "metric_options": options.model_dump(),
+            "limit": config.limit,
+            "extra": {"subsets_run": suite.only_subsets},
+        }
+    )
 
 
 def _engine_parity(spec: ModelSpec, cache: ScoreCache) -> dict[str, Any] | None:

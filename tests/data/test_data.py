@@ -414,10 +414,10 @@ def test_hub_records_are_filtered_and_recorded(tmp_path: Path, monkeypatch: pyte
 
 
 def test_item_fields_are_checked_against_the_protocol_item_type(tmp_path: Path) -> None:
+    # Checked when the suite loads (so `suites validate` refuses it too), with the line of the mapping.
     write_records(tmp_path / "data" / "d.jsonl", [PAIR])
-    suite = suite_for(tmp_path, "- local: d.jsonl\n", "fields: {prompt: null}\n")
-    with pytest.raises(SuiteError, match=r"fields\.prompt: PreferenceItem needs this field"):
-        load_items(suite, data_dir=tmp_path / "data")
+    with pytest.raises(SuiteError, match=r"\.yaml:\d+: fields\.prompt: PreferenceItem needs this field"):
+        suite_for(tmp_path, "- local: d.jsonl\n", "fields: {prompt: null}\n")
 
 
 # --- property: a JSONL round trip -----------------------------------------------------------------------------------

@@ -128,3 +128,14 @@ def test_contrast_summarization_runs_and_reports_its_self_pairs(tmp_path: Path) 
     assert results["excluded"] == {"identical_instructions": 16}
     assert results["extra"]["degenerate"] == {"policy": "exclude", "items": 16}
     _check_metrics(results, 20)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "hh_rlhf").is_dir(), reason="shared data absent")
+def test_suite_out_carries_the_source_suite_options(tmp_path: Path) -> None:
+    import yaml
+
+    suite = tmp_path / "hh-contrast.yaml"
+    argv = ["contrast", "build", "hh-rlhf-harmless", "--data-dir", str(SHARED_DATA), "--source-limit", "300",
+            "--min-similarity", "0.3", "--out", str(tmp_path / "c.jsonl"), "--suite-out", str(suite)]
+    assert main(argv) == 0
+    assert yaml.safe_load(suite.read_text())["sources"][0]["allow_empty_responses"] is True

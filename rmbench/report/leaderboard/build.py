@@ -57,11 +57,20 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
 
 
+def _how_runs_get_there(config: LeaderboardConfig) -> str:
+    """How to create a board's runs on a fresh clone: its build script when the repository ships one."""
+    script = Path("leaderboards") / "build.sh"
+    return (
+        f"create them with `{script} {config.name}` (it runs or imports every model of this board), "
+        "or point runs/runs_base at existing run directories"
+    )
+
+
 def build(config: LeaderboardConfig, base: Path, out_dir: Path) -> Leaderboard:
     """Collect the runs, fill the table, copy each run's report.md under ``out_dir/<name>/reports``."""
     wanted = {c.suite for c in config.columns}
     by_model: dict[str, list[LoadedRun]] = {}
-    for run in (load_run(p) for p in expand_runs(config.runs, base)):
+    for run in (load_run(p) for p in expand_runs(config.runs, base, how=_how_runs_get_there(config))):
         if run.suite.name in wanted:
             by_model.setdefault(run_label(run, config.label_by), []).append(run)
     if not by_model:
