@@ -1,0 +1,115 @@
+"""Composite headline scores (rmbench.analysis.composite): RewardBench 2's six-subset score and RMB's overall,
+checked against the mean of part scores computed here from the data and the length baseline's scores."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmbench.cli import main
+from rmbench.results.io import read_results
+from rmbench.suite import SUITES_DIR
+from tests._shared import shared_path
+
+RB2_SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus")
+
+
+def _rb2_rows() -> list[dict[str, Any]]:
+    """Rows shaped like allenai/reward-bench-2's test split; short texts so that lengths tie, some rows with two
+    correct answers (scored as upstream: only the first is chosen)."""
+    rng = np.random.default_rng(17)
+    rows = []
+    for subset in RB2_SUBSETS:
+        for n in range(8):
+            n_correct = 2 if n % 4 == 0 else 1
+            texts = ["x" * int(k) for k in rng.integers(1, 5, size=n_correct + 3)]
+            rows.append({
+                "id": f"{subset}-{n}", "prompt": f"{subset} prompt {n}", "subset": subset,
+                "chosen": texts[:n_correct], "rejected": texts[n_correct:],
+            })
+    return rows
+
+
+def _rb2_accuracy(row: dict[str, Any]) -> float:
+    """Upstream's rule: credit 1/#max when the first correct completion has the top length."""
+    lengths = [len(t) for t in [*row["chosen"], *row["rejected"]]]
+    top = max(lengths)
+    return 1 / lengths.count(top) if lengths[0] == top else 0.0
+
+
+def _ties_score(records: list[dict[str, Any]]) -> float:
+    """METRICS.md §4 on lengths, written from the spec."""
+    by_id = {r["id"]: ([len(t) for t in r["chosen"]], [len(t) for t in r["rejected"]]) for r in records}
+    numbers = sorted({i.split(":")[1] for i in by_id if f"tied:{i.split(':')[1]}" in by_id and f"ref:{i.split(':')[1]}" in by_id})
+    tied_acc, ref_acc, pref, pref_hard, margin = [], [], [], [], []
+    for n in numbers:
+        tc, ti = by_id[f"tied:{n}"]
+        rc, ri = by_id[f"ref:{n}"]
+        tied_acc.append(min(tc) > max(ti))
+        ref_acc.append(min(rc) > max(ri))
+        gap_tied, gap_ref, spread = min(tc) - max(ti), min(rc) - max(ri), max(tc) - min(tc)
+        low = min(gap_ref, gap_tied)
+        pref.append(gap_tied > spread)
+        pref_hard.append(low > spread)
+        margin.append(math.tanh(low / spread - 1) if spread else float(np.sign(low)))
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    return 0.3 * mean(tied_acc) + 0.3 * mean(ref_acc) + 0.2 * mean(pref) + 0.2 * mean(pref_hard) + 0.01 * mean(margin)
+
+
+def _run(suite: str | Path, data_dir: Path, out: Path, cache: Path) -> None:
+    code = main(["run", "--no-progress", "--suite", str(suite), "--engine", "length", "--data-dir", str(data_dir),
+                 "--out", str(out), "--cache", str(cache)])
+    assert code == 0
+
+
+def test_rewardbench2_score_is_the_mean_of_six_subsets(tmp_path: Path) -> None:
+    ties_file = shared_path("rewardbench2_ties_sample/ties_sample_tied41-50.jsonl")
+    rows = _rb2_rows()
+    (tmp_path / "rewardbench2").mkdir()
+    pd.DataFrame(rows).to_parquet(tmp_path / "rewardbench2" / "test-00000-of-00001.parquet")
+    # The shipped suite less its sha256 pin (that pins the real hub file, not this one).
+    text = (SUITES_DIR / "rewardbench2.yaml").read_text(encoding="utf-8")
+    suite = tmp_path / "rewardbench2.yaml"
+    suite.write_text("\n".join(line for line in text.splitlines() if "sha256:" not in line) + "\n", encoding="utf-8")
+    cache = tmp_path / "cache.sqlite"
+    _run(suite, tmp_path, tmp_path / "rb2", cache)
+    _run("rewardbench2-ties", ties_file.parents[1], tmp_path / "ties", cache)
+
+    out = tmp_path / "composite"
+    assert main(["results", "combine", "rewardbench2", str(tmp_path / "rb2"), str(tmp_path / "ties"), "-o", str(out)]) == 0
+    combined = read_results(out)
+
+    subset_scores = {s: float(np.mean([_rb2_accuracy(r) for r in rows if r["subset"] == s])) for s in RB2_SUBSETS}
+    ties = [json.loads(line) for line in ties_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    subset_scores["Ties"] = _ties_score(ties)
+    for name, expected in subset_scores.items():
+        part = combined.metric("score", f"section:{name}")
+        assert part is not None and part.value == pytest.approx(expected, abs=1e-12), name
+    headline = combined.metric("score")
+    assert headline is not None and headline.value == pytest.approx(np.mean(list(subset_scores.values())), abs=1e-12)
+    assert combined.suite.protocol == "composite" and (out / "report.md").is_file()
+
+    # Rows with two correct answers are counted, per subset, in the run and carried into the composite.
+    counted = read_results(tmp_path / "rb2").extra["extra_correct"]
+    expected_counts = {s: sum(len(r["chosen"]) > 1 for r in rows if r["subset"] == s) for s in RB2_SUBSETS}
+    assert counted == {"items": sum(expected_counts.values()), "by_subset": dict(sorted(expected_counts.items()))}
+    assert combined.extra["inputs"][0]["extra_correct"] == counted
+
+
+def test_composite_refuses_runs_it_cannot_combine(tmp_path: Path) -> None:
+    shared_path("rewardbench2_ties_sample/ties_sample_tied41-50.jsonl")
+    cache = tmp_path / "cache.sqlite"
+    from tests._shared import SHARED_DATA
+
+    _run("rewardbench2-ties", SHARED_DATA, tmp_path / "ties", cache)
+    # the other part is missing
+    assert main(["results", "combine", "rewardbench2", str(tmp_path / "ties"), "-o", str(tmp_path / "c")]) == 2
+    # a suite that is not a part of the composite
+    assert main(["results", "combine", "rmb", str(tmp_path / "ties"), "-o", str(tmp_path / "c")]) == 2
+    assert not (tmp_path / "c" / "results.json").exists()
