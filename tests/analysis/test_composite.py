@@ -113,3 +113,59 @@ def test_composite_refuses_runs_it_cannot_combine(tmp_path: Path) -> None:
     # a suite that is not a part of the composite
     assert main(["results", "combine", "rmb", str(tmp_path / "ties"), "-o", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c" / "results.json").exists()
+
+
+RMB_FILES = (
+    "Harmlessness/S1.json.gz",
+    "Harmlessness/S6.json.gz",
+    "Helpfulness/Translation/Literary_and_Cultural_Translation.json.gz",
+    "Helpfulness/Translation/GeneralExcerpt_Language_Translation.json.gz",
+)
+
+
+def _rmb_goal_accuracy(root: Path, kind: str, goal: str, *, by_scenario: bool) -> float:
+    """Strict accuracy by length (RMB's rule) over a goal's files: pooled over records, or the mean of the files."""
+    import gzip
+
+    per_file = []
+    for name in RMB_FILES:
+        if name.startswith(goal):
+            records = json.loads(gzip.decompress((root / kind / name).read_bytes()))
+            if kind == "Pairwise_set":
+                per_file.append([len(r["chosen"]["answer"]) > len(r["reject"]["answer"]) for r in records])
+            else:
+                per_file.append([
+                    len(r["bon_best"]["answer"]) > max(len(loser["answer"]) for loser in r["loser_list"]) for r in records
+                ])
+    if by_scenario:
+        return float(np.mean([np.mean(outcomes) for outcomes in per_file]))
+    return float(np.mean([x for outcomes in per_file for x in outcomes]))
+
+
+@pytest.mark.parametrize("by_scenario", [False, True], ids=["pooled", "by-scenario"])
+def test_rmb_overall_is_the_mean_of_four_numbers(tmp_path: Path, by_scenario: bool) -> None:
+    root = shared_path("rmb")
+    data = tmp_path / "data"
+    for kind in ("Pairwise_set", "BoN_set"):  # two scenario files per goal keep the runs small
+        for name in RMB_FILES:
+            (data / "rmb" / kind / name).parent.mkdir(parents=True, exist_ok=True)
+            (data / "rmb" / kind / name).symlink_to(root / kind / name)
+    suffix = "-by-scenario" if by_scenario else ""
+    cache = tmp_path / "cache.sqlite"
+    _run(f"rmb-pairwise{suffix}", data, tmp_path / "pairwise", cache)
+    _run(f"rmb-bon{suffix}", data, tmp_path / "bon", cache)
+    out = tmp_path / "composite"
+    assert main(["results", "combine", "rmb", str(tmp_path / "bon"), str(tmp_path / "pairwise"), "-o", str(out)]) == 0
+    combined = read_results(out)
+
+    expected = {
+        f"{label} {goal}": _rmb_goal_accuracy(root, kind, goal, by_scenario=by_scenario)
+        for label, kind in (("Pairwise", "Pairwise_set"), ("BoN", "BoN_set"))
+        for goal in ("Helpfulness", "Harmlessness")
+    }
+    for name, value in expected.items():
+        part = combined.metric("score", f"section:{name}")
+        assert part is not None and part.value == pytest.approx(value, abs=1e-12), name
+    headline = combined.metric("score")
+    assert headline is not None and headline.value == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+    assert [i["tie_policy"] for i in combined.extra["inputs"]] == ["strict", "strict"]
