@@ -1,10 +1,11 @@
 """Headline scores that a benchmark publishes over several rmbench suites, combined from their results.json files.
 
 RewardBench 2's score averages six subsets, one of which (Ties) has its own protocol and suite; RMB's overall
-averages pairwise and best-of-N accuracy over helpfulness and harmlessness, two suites. A composite takes the
-parts from the runs of one model (same fingerprint) and writes a typed results.json: ``score`` overall is the
-unweighted mean of the parts, each part is a ``score@section:<part>`` record copied from its run (value, CI, n, tie
-counts). Nothing is re-scored; a missing part, a second model or runs under different ``--limit`` are errors.
+averages pairwise and best-of-N accuracy over helpfulness and harmlessness, two suites; RewardBench v1's overall
+adds Prior Sets at half weight. A composite takes the parts from the runs of one model (same fingerprint) and writes
+a typed results.json: each part is a ``score@section:<part>`` record copied from its run (value, CI, n, tie counts),
+and ``score`` overall is their mean, weighted as the benchmark weighs them. Nothing is re-scored; a missing part, a
+second model or runs under different ``--limit`` are errors.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Part:
     suites: tuple[str, ...]
     metric: str
     scope: str
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,26 @@ class Composite:
 
 COMPOSITES: Registry[Composite] = Registry("composite", RmbenchError)
 
+_RB1 = ("rewardbench",)
 _RB2 = ("rewardbench2",)
 _RB2_SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus")
 _RMB_PAIRWISE = ("rmb-pairwise", "rmb-pairwise-by-scenario")
 _RMB_BON = ("rmb-bon", "rmb-bon-by-scenario")
 
+COMPOSITES.add(
+    "rewardbench",
+    Composite(
+        "rewardbench",
+        "RewardBench v1's published overall: Chat, Chat Hard, Safety and Reasoning weigh 2 each and Prior Sets 1 "
+        "(allenai/reward-bench analysis/get_benchmark_results.py), from runs of rewardbench and "
+        "rewardbench-prior-sets.",
+        (
+            *(Part(name, _RB1, "accuracy", f"section:{name}", 2.0) for name in ("Chat", "Chat Hard", "Safety", "Reasoning")),
+            Part("Prior Sets", ("rewardbench-prior-sets",), "accuracy", "section:Prior Sets", 1.0),
+        ),
+    ),
+    "RewardBench v1's overall (four sections and Prior Sets at half weight)",
+)
 COMPOSITES.add(
     "rewardbench2",
     Composite(
@@ -92,7 +109,7 @@ def combine(name: str, runs: Sequence[tuple[Path, RunResults]]) -> RunResults:
             )
         if results.limit != first.limit:
             raise ResultsFileError(f"{path}: limit {results.limit} differs from {first_path}'s {first.limit}")
-    parts = [_part_record(part, *by_suite[part.suites]) for part in composite.parts]
+    parts = [(part, _part_record(part, *by_suite[part.suites])) for part in composite.parts]
     return build_results(
         suite={
             "name": composite.name,
@@ -105,12 +122,12 @@ def combine(name: str, runs: Sequence[tuple[Path, RunResults]]) -> RunResults:
         engine_options=first.engine_options.model_dump(exclude_unset=True),
         metric_options=first.metric_options.model_dump(),
         limit=first.limit,
-        metrics=[_headline(parts), *(p.model_dump(exclude_unset=True) for p in parts)],
+        metrics=[_headline(parts), *(record.model_dump(exclude_unset=True) for _, record in parts)],
         excluded=_summed([results.excluded for _, results in runs]),
         counts=_counts([results for _, results in runs]),
         extra={
             "composite": composite.name,
-            "averaging": "unweighted mean of the parts",
+            "weights": {part.label: part.weight for part in composite.parts},
             "inputs": [
                 {
                     "path": str(path),
@@ -155,25 +172,23 @@ def _part_record(part: Part, path: Path, results: RunResults) -> MetricRecord:
     return record.model_copy(update={"name": "score", "scope": f"section:{part.label}"})
 
 
-def _headline(parts: Sequence[MetricRecord]) -> dict[str, Any]:
-    """The mean of the parts; no CI (the parts come from separate runs). Tie-aware parts carry their tie counts and
-    other-policy values into the mean (a part without ties contributes its own value)."""
-    values = [p.value for p in parts if p.value is not None]
+def _headline(parts: Sequence[tuple[Part, MetricRecord]]) -> dict[str, Any]:
+    """The weighted mean of the parts; no CI (the parts come from separate runs). Tie-aware parts carry their tie
+    counts and other-policy values into the mean (a part without ties contributes its own value)."""
+    total = sum(part.weight for part, _ in parts)
     record: dict[str, Any] = {
         "name": "score",
         "scope": "overall",
-        "value": sum(values) / len(values),
+        "value": sum(part.weight * (r.value or 0.0) for part, r in parts) / total,
         "ci_low": None,
         "ci_high": None,
-        "n": sum(p.n for p in parts),
-        "method": "mean of the parts (no CI)",
+        "n": sum(r.n for _, r in parts),
+        "method": "weighted mean of the parts (no CI)" if len({p.weight for p, _ in parts}) > 1 else "mean of the parts (no CI)",
     }
-    if any(p.ties is not None for p in parts):
-        others = [p.other_policy_value if p.other_policy_value is not None else p.value for p in parts]
-        record["ties"] = sum(p.ties or 0 for p in parts)
-        record["other_policy_value"] = (
-            sum(o for o in others if o is not None) / len(others) if all(o is not None for o in others) else None
-        )
+    if any(r.ties is not None for _, r in parts):
+        record["ties"] = sum(r.ties or 0 for _, r in parts)
+        other = [(part.weight, r.other_policy_value if r.other_policy_value is not None else r.value) for part, r in parts]
+        record["other_policy_value"] = sum(w * (v or 0.0) for w, v in other) / total
     return record
 
 
@@ -201,7 +216,7 @@ def _carried(extra: dict[str, Any]) -> dict[str, Any]:
 def _content_hash(composite: Composite, runs: Sequence[RunResults]) -> str:
     """sha256 of the composite's definition and its inputs' suite hashes: a changed part shows."""
     payload = {
-        "composite": [[p.label, list(p.suites), p.metric, p.scope] for p in composite.parts],
+        "composite": [[p.label, list(p.suites), p.metric, p.scope, p.weight] for p in composite.parts],
         "suites": sorted(r.suite.content_hash for r in runs),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,72 @@ def test_rmb_overall_is_the_mean_of_four_numbers(tmp_path: Path, by_scenario: bo
     headline = combined.metric("score")
     assert headline is not None and headline.value == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
     assert [i["tie_policy"] for i in combined.extra["inputs"]] == ["strict", "strict"]
+
+
+PRIOR_SETS = ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
+
+
+def _pairs(rng: np.random.Generator, n: int, **columns: Any) -> list[dict[str, Any]]:
+    """Pairs with short random texts (length ties happen), prompts as message lists like allenai/pref-test-sets."""
+    rows = []
+    for k in range(n):
+        chosen, rejected = ("y" * int(m) for m in rng.integers(1, 5, size=2))
+        turns = [{"role": "user", "content": f"q{k}"}] if k % 3 else [
+            {"role": "user", "content": f"q{k}"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "more"}
+        ]
+        rows.append({"prompt": turns, "chosen": chosen, "rejected": rejected, **columns})
+    return rows
+
+
+def test_rewardbench_v1_overall_weighs_prior_sets_at_half(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    prior = {name: _pairs(rng, 6 + 3 * i) for i, name in enumerate(PRIOR_SETS)}
+    prior["anthropic_hhh"] = [{**row, "subset": "honest"} for row in prior["anthropic_hhh"]]  # as the hub split has
+    (tmp_path / "rewardbench_prior").mkdir()
+    for name, rows in prior.items():
+        pd.DataFrame(rows).to_parquet(tmp_path / "rewardbench_prior" / f"{name}-00000-of-00001.parquet")
+    core = [
+        {**row, "prompt": row["prompt"][-1]["content"], "id": f"{subset}-{k}", "subset": subset}
+        for subset in ("alpacaeval-easy", "llmbar-natural", "donotanswer", "hep-python")
+        for k, row in enumerate(_pairs(rng, 5))
+    ]
+    (tmp_path / "rewardbench").mkdir()
+    pd.DataFrame(core).to_parquet(tmp_path / "rewardbench" / "filtered-00000-of-00001.parquet")
+    text = (SUITES_DIR / "rewardbench.yaml").read_text(encoding="utf-8")
+    suite = tmp_path / "rewardbench.yaml"
+    suite.write_text("\n".join(line for line in text.splitlines() if "sha256:" not in line) + "\n", encoding="utf-8")
+    cache = tmp_path / "cache.sqlite"
+    _run(suite, tmp_path, tmp_path / "core", cache)
+    _run("rewardbench-prior-sets", tmp_path, tmp_path / "prior", cache)
+    out = tmp_path / "composite"
+    assert main(["results", "combine", "rewardbench", str(tmp_path / "core"), str(tmp_path / "prior"), "-o", str(out)]) == 0
+
+    # Prior Sets: the unweighted mean of the four subsets' strict accuracies, whatever their sizes
+    accuracy = {name: float(np.mean([len(r["chosen"]) > len(r["rejected"]) for r in rows])) for name, rows in prior.items()}
+    prior_sets = float(np.mean(list(accuracy.values())))
+    prior_run = read_results(tmp_path / "prior")
+    for name, value in accuracy.items():
+        record = prior_run.metric("accuracy", f"subset:{name}")
+        assert record is not None and record.value == pytest.approx(value, abs=1e-12), name
+    combined = read_results(out)
+    core_run = read_results(tmp_path / "core")
+    sections = [core_run.metric("accuracy", f"section:{s}") for s in ("Chat", "Chat Hard", "Safety", "Reasoning")]
+    assert all(s is not None and s.value is not None for s in sections)
+    expected = (2 * sum(s.value for s in sections if s and s.value is not None) + prior_sets) / 9
+    headline = combined.metric("score")
+    assert headline is not None and headline.value == pytest.approx(expected, abs=1e-12)
+    part = combined.metric("score", "section:Prior Sets")
+    assert part is not None and part.value == pytest.approx(prior_sets, abs=1e-12)
+    assert combined.extra["weights"] == {"Chat": 2.0, "Chat Hard": 2.0, "Safety": 2.0, "Reasoning": 2.0, "Prior Sets": 1.0}
+
+
+def test_prior_sets_offline_without_a_local_copy_fails_naming_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.environ.get("HF_HUB_OFFLINE") != "1":
+        pytest.skip("needs HF_HUB_OFFLINE=1 (as make test sets): online, the hub split would be downloaded")
+    code = main(["run", "--no-progress", "--suite", "rewardbench-prior-sets", "--engine", "length",
+                 "--data-dir", str(tmp_path), "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "c.sqlite")])
+    assert code == 2
+    assert "rewardbench_prior/anthropic_helpful-00000-of-00001.parquet" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
