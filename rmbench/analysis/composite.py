@@ -109,6 +109,12 @@ def combine(name: str, runs: Sequence[tuple[Path, RunResults]]) -> RunResults:
             )
         if results.limit != first.limit:
             raise ResultsFileError(f"{path}: limit {results.limit} differs from {first_path}'s {first.limit}")
+        policy, first_policy = results.metric_options.tie_policy, first.metric_options.tie_policy
+        if policy != first_policy:
+            raise ResultsFileError(
+                f"{path}: metric_options.tie_policy {policy!r} differs from {first_path}'s {first_policy!r}: "
+                "re-run (or rescore) the parts under one policy"
+            )
     parts = [(part, _part_record(part, *by_suite[part.suites])) for part in composite.parts]
     return build_results(
         suite={

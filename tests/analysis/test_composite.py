@@ -115,6 +115,21 @@ def test_composite_refuses_runs_it_cannot_combine(tmp_path: Path) -> None:
     assert main(["results", "combine", "rmb", str(tmp_path / "ties"), "-o", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c" / "results.json").exists()
 
+    # another model, another --limit or another tie policy than the first run: refused, naming the field
+    from rmbench.analysis.composite import combine
+    from rmbench.results.io import ResultsFileError
+
+    ties = read_results(tmp_path / "ties")
+    as_rb2 = ties.model_copy(update={"suite": ties.suite.model_copy(update={"name": "rewardbench2"})})
+    changes = {
+        "fingerprint": {"model": ties.model.model_copy(update={"fingerprint": "0" * 64})},
+        "limit": {"limit": 5},
+        "tie_policy": {"metric_options": ties.metric_options.model_copy(update={"tie_policy": "strict"})},
+    }
+    for field, update in changes.items():
+        with pytest.raises(ResultsFileError, match=field):
+            combine("rewardbench2", [(tmp_path / "ties", ties), (tmp_path / "other", as_rb2.model_copy(update=update))])
+
 
 RMB_FILES = (
     "Harmlessness/S1.json.gz",
