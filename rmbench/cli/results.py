@@ -34,5 +34,27 @@ def check(paths: list[Path] = typer.Argument(..., help="Run directories or resul
         typer.echo(f"{path}: ok ({results.suite.name} v{results.suite.version}, {len(results.metrics)} metrics)")
 
 
+@app.command("combine")
+def combine(
+    composite: str = typer.Argument(..., help="rewardbench2 (six subsets, Ties included) or rmb (overall)."),
+    paths: list[Path] = typer.Argument(..., help="Run directories or results.json files of one model."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the composite's results.json into."),
+) -> None:
+    """A published headline score over several suites' runs (one model), written as a results.json."""
+    from rich.console import Console
+
+    from rmbench.analysis.composite import combine as combine_runs
+    from rmbench.atomic import write_text
+    from rmbench.results.io import RESULTS, read_results, write_results
+    from rmbench.results.markdown import console_table, markdown_report
+
+    results = combine_runs(composite, [(path, read_results(path)) for path in paths])
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(out / RESULTS, results)
+    write_text(out / "report.md", markdown_report(results))
+    Console().print(console_table(results))
+    typer.echo(f"wrote {out / RESULTS}")
+
+
 def register(app_: typer.Typer) -> None:
     app_.add_typer(app, name="results")

@@ -77,10 +77,12 @@ def score_and_evaluate(
     written: set[int] = set()
     lengths = array("l")
     n_items = 0
+    extra_correct: dict[str, int] = {}
     main = next(iter(executors))
     with ScoresParquetWriter(scores_path) as writer:
         for items in _chunks(suite, data_dir, limit, chunk_items if needs.item_local else None, provenance):
             items = rewrite(items) if rewrite is not None else items
+            _count_extra_correct(items, extra_correct)
             requests = protocol.requests(items)
             scored: dict[str, Mapping[str, Score]] = {}
             for label, executor in executors.items():
@@ -122,7 +124,22 @@ def score_and_evaluate(
         result = protocol.summarize(ItemOutcomes.concat(parts) if parts else ItemOutcomes(_empty_frame()), options)
         _time(timings, "evaluate_s", clock)
     assert result is not None  # a suite protocol's one chunk always runs (an empty suite is one empty chunk)
+    if extra_correct:
+        result.extra[EXTRA_CORRECT] = {"items": sum(extra_correct.values()), "by_subset": dict(sorted(extra_correct.items()))}
     return Evaluated(result, stats, n_items, provenance, lengths)
+
+
+#: Item meta (and results.json ``extra`` key) of rows with more than one correct answer, scored with the extra ones
+#: as rejected ones (RewardBench 2, ``rmbench.transforms.rewardbench2``): results.json counts them per subset.
+EXTRA_CORRECT = "extra_correct"
+
+
+def _count_extra_correct(items: list[Any], counts: dict[str, int]) -> None:
+    for item in items:
+        meta = getattr(item, "meta", None)
+        if meta and meta.get(EXTRA_CORRECT):
+            subset = str(getattr(item, "subset", "default"))
+            counts[subset] = counts.get(subset, 0) + 1
 
 
 def _chunks(

@@ -35,6 +35,7 @@ from tests.protocols import test_protocol_pairwise as pairwise_helpers
 #: policy of a one-vs-many item; its Ties subset has its own score (§4) whatever the policy says.
 OFFICIAL = {
     "rewardbench": "strict",
+    "rewardbench-prior-sets": "strict",
     "rm-bench": "strict",
     "rm-bench-chat": "strict",
     "rm-bench-code": "strict",
