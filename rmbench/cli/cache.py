@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from rmbench.cli.output import make_console
 from rmbench.runner.config import DEFAULT_CACHE
 
 app = typer.Typer(help="Inspect the SQLite score cache.", no_args_is_help=True)
-console = Console(highlight=False)
+console = make_console()
 
 
 @app.command("verify")

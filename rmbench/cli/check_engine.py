@@ -8,14 +8,14 @@ Exit codes: 0 within tolerance, 1 not, 2 unusable input (RmbenchError, mapped by
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from rmbench.cli.output import make_console
 
 
 def register(app: typer.Typer) -> None:
@@ -78,7 +78,7 @@ def check_engine(
     from rmbench.cli.run import _check_model
     from rmbench.engines.devices import require_vllm
 
-    _check_model(model_spec, "--model")
+    _check_model(model_spec.model_copy(update={"engine": reference}), "--model")  # the reference loads the model
     for name in (engine, reference):  # before the reference model loads: a missing vLLM is known now
         require_vllm(model_spec.model_copy(update={"engine": name}))
     report = check_engines(
@@ -87,7 +87,7 @@ def check_engine(
     if json_out:
         typer.echo(dumps_json(report.as_dict()))
     else:
-        console = Console(width=None if sys.stdout.isatty() else 160)
+        console = make_console()
         table = Table(title=escape(f"{model}: {engine} vs {reference} ({report.dtype})"))
         for column in ("request", "tokens", reference, engine, "|diff|"):
             table.add_column(column, justify="left" if column == "request" else "right")

@@ -6,7 +6,6 @@ Thin wrappers: the numbers come from rmbench.analysis.compare / correlate / gate
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rmbench.cli.output import make_console
 from rmbench.runner.config import (
     BOOTSTRAP_SEED,
     GATE_ALPHA,
@@ -33,7 +33,7 @@ leaderboard_app = typer.Typer(help="Build leaderboards from run directories.", n
 
 def _console() -> Console:
     """Tables stay readable in CI logs and pipes, where rich would otherwise assume 80 columns."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return make_console()
 
 
 def register(app: typer.Typer) -> None:

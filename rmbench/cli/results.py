@@ -41,7 +41,6 @@ def combine(
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the composite's results.json into."),
 ) -> None:
     """A published headline score over several suites' runs (one model), written as a results.json."""
-    from rich.console import Console
 
     from rmbench.analysis.composite import combine as combine_runs
     from rmbench.atomic import write_text
@@ -52,7 +51,9 @@ def combine(
     out.mkdir(parents=True, exist_ok=True)
     write_results(out / RESULTS, results)
     write_text(out / "report.md", markdown_report(results))
-    Console().print(console_table(results))
+    from rmbench.cli.output import make_console
+
+    make_console().print(console_table(results))
     typer.echo(f"wrote {out / RESULTS}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from string import Template
 
 import pytest
 
@@ -29,11 +30,16 @@ def commands() -> list[str]:
     text = README.read_text(encoding="utf-8")
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
-        joined = block.replace("\\\n", " ")
+        joined = re.sub(r"\\\n\s*", lambda m: "" if m.group(0) == "\\\n" else " ", block)
+        variables: dict[str, str] = {}  # NAME=value lines, and a for loop's variable at its first (cheapest) value
         for line in joined.splitlines():
             line = line.split("  #")[0].strip()
-            if line.startswith("rmbench "):
-                found.append(line)
+            if assignment := re.fullmatch(r"([A-Za-z_]\w*)=(\S+)", line):
+                variables[assignment.group(1)] = assignment.group(2)
+            elif loop := re.fullmatch(r"for (\w+) in (\S+).*", line):
+                variables[loop.group(1)] = loop.group(2)
+            elif line.startswith("rmbench "):
+                found.append(Template(line).safe_substitute(variables))
     return found
 
 

@@ -80,7 +80,7 @@ def test_bad_input_is_named_or_counted_and_never_costs_an_earlier_run(
     suite = write_suite(tmp_path / "case", case.records, protocol=case.protocol, extra=case.extra, source=case.source)
     if case.yaml_text is not None:
         suite.write_text(case.yaml_text, encoding="utf-8")
-    code = main([*common, "--suite", str(suite), "--engine", case.engine, *case.args])
+    code = main([*common, "--suite", str(suite), "--engine", case.engine, *case.args, "--force"])
     stderr = capsys.readouterr().err
     assert code == case.code, stderr
     assert leftovers(out) == []

@@ -30,7 +30,7 @@ from tests.helpers import run_process
 
 # One request per batch (every math-robustness solution is longer than 64 estimated tokens), so the number of
 # batches a killed run finished is exactly the number of rows it left in the cache.
-SUITE = ["--suite", "math-robustness", "--batch-tokens", "64"]
+SUITE = ["--suite", "math-robustness", "--batch-tokens", "64", "--force"]  # --force: each run replaces a different one
 KILLED = -signal.SIGKILL
 
 
@@ -170,7 +170,7 @@ def test_a_run_failing_while_writing_leaves_no_file_changed_and_no_temporary_fil
     import rmbench.results.rundir
     from rmbench.cli import main
 
-    args = ["run", "--no-progress", "--suite", "math-robustness", "--engine", "length", "--cache", str(tmp_path / "c")]
+    args = ["run", "--no-progress", "--suite", "math-robustness", "--engine", "length", "--force", "--cache", str(tmp_path / "c")]
     out = tmp_path / "run"
     assert main([*args, "--limit", "3", "--out", str(out)]) == 0
     earlier = snapshot(out)

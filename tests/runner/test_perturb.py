@@ -173,12 +173,13 @@ def test_gate_holds_a_run_to_its_perturbations(tmp_path: Path) -> None:
 
 
 def grid_scores(items: list[PreferenceItem]) -> np.ndarray:
-    """The length baseline's RM-Bench grid score per item, by the definitions (METRICS.md §5)."""
+    """The length baseline's RM-Bench grid score per item, by the definitions (METRICS.md §5), under the suite's
+    tie policy (RM-Bench's own: strict, METRICS.md §0)."""
     from rmbench.protocols.grid import grid_summary, style_grid
 
     chosen = np.array([[len(r.text) for r in i.chosen] for i in items], dtype=float)
     rejected = np.array([[len(r.text) for r in i.rejected] for i in items], dtype=float)
-    return grid_summary(style_grid(chosen, rejected, "expected"))["score"]
+    return grid_summary(style_grid(chosen, rejected, load_suite("rm-bench-chat").metrics.tie_policy))["score"]
 
 
 def test_rm_bench_grid_under_rewrites(tmp_path: Path) -> None:
