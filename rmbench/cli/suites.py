@@ -38,17 +38,24 @@ def list_(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> Non
         ]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    rows = [
+        (suite.name, suite.version, suite.protocol, ", ".join(source.describe() for source in suite.sources),
+         (suite.description or "").split("\n")[0])
+        for suite in list_suites()
+    ]
+    columns = ("name", "version", "protocol", "sources", "description")
+    if not console.is_terminal:
+        # In a pipe or a log: one tab-separated line per suite, nothing cut or padded (cut -f1, grep, awk work).
+        for row in [columns, *rows]:
+            typer.echo("\t".join(" ".join(cell.split()) for cell in row))
+        return
     table = Table(title="rmbench suites")
-    table.add_column("name", no_wrap=True)
-    table.add_column("version", no_wrap=True)
-    table.add_column("protocol", no_wrap=True)
-    terminal = console.is_terminal  # in a pipe or log nothing is cut: the table is as wide as its content
-    table.add_column("sources", overflow="fold", ratio=1 if terminal else None)
-    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48 if terminal else None)
-    for suite in list_suites():
-        sources = ", ".join(source.describe() for source in suite.sources)
-        summary = (suite.description or "").split("\n")[0]
-        table.add_row(*(escape(t) for t in (suite.name, suite.version, suite.protocol, sources, summary)))
+    for column in columns[:3]:
+        table.add_column(column, no_wrap=True)
+    table.add_column("sources", overflow="fold", ratio=1)
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
 

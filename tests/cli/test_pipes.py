@@ -20,10 +20,13 @@ runner = CliRunner()
 
 
 def test_suites_list_is_not_cut_in_a_pipe() -> None:
-    output = runner.invoke(app, ["suites", "list"]).output
-    for suite in list_suites():
-        assert f" {suite.name} " in output
-    assert "…" not in output
+    lines = runner.invoke(app, ["suites", "list"]).output.splitlines()
+    assert lines[0].split("\t") == ["name", "version", "protocol", "sources", "description"]
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines[1:]}
+    for suite in list_suites():  # one tab-separated line per suite, the description's first line whole
+        assert rows[suite.name][1:3] == [suite.version, suite.protocol]
+        assert rows[suite.name][4] == " ".join((suite.description or "").split("\n")[0].split())
+    assert "…" not in "\n".join(lines)
 
 
 def test_long_lines_are_not_wrapped_in_a_pipe() -> None:
