@@ -256,6 +256,46 @@ class ScopeDraws:
     plan: SectionedMeans
 
 
+@dataclass(frozen=True)
+class ClusterCells:
+    """Per-item ``columns`` reduced to per-(cluster, subset) item counts and value sums, once: a bootstrap resample
+    or a sign-flip pattern is then a row of per-cluster weights, and every scope's sectioned mean under all rows is
+    one matrix product (100k items × 1000 resamples stay fast)."""
+
+    subsets: list[str]
+    n_clusters: int
+    item_counts: np.ndarray  # (clusters, subsets)
+    value_sums: np.ndarray  # (clusters, subsets * columns)
+    n_columns: int
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, columns: Sequence[str]) -> ClusterCells:
+        subsets = sorted(frame["subset"].astype(str).unique())
+        subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
+        clusters = cluster_codes(frame["cluster"])
+        n_cells = clusters.n * len(subsets)
+        cell = clusters.codes * len(subsets) + subset_codes
+        values = np.stack([frame[c].to_numpy(float) for c in columns], axis=-1)
+        return cls(
+            subsets=subsets,
+            n_clusters=clusters.n,
+            item_counts=cluster_counts(cell, n_cells).reshape(clusters.n, len(subsets)),
+            value_sums=cluster_sums(cell, n_cells, values).reshape(clusters.n, len(subsets) * len(columns)),
+            n_columns=len(columns),
+        )
+
+    @property
+    def subset_n(self) -> np.ndarray:
+        """Items per subset."""
+        return self.item_counts.sum(axis=0)
+
+    def scope_values(self, scopes: Sequence[_Scope], weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(rows, scopes, columns): each scope's mean for every row of per-cluster ``weights`` (draw counts or
+        ±1 signs), given the per-subset item ``counts`` (rows, subsets) those rows imply."""
+        sums = (weights @ self.value_sums).reshape(-1, len(self.subsets), self.n_columns)
+        return np.stack([s.values(sums, counts) for s in scopes], axis=1)
+
+
 def sectioned_mean_draws(
     frame: pd.DataFrame,
     columns: Sequence[str],
@@ -266,36 +306,22 @@ def sectioned_mean_draws(
 ) -> ScopeDraws:
     """Sectioned means of per-item ``columns`` for every scope, at the sample and at every cluster resample.
 
-    The items are reduced to per-(cluster, subset) sums once; a resample is then a row of cluster draw counts, and
-    all resamples' subset sums are one matrix product — 100k items × 1000 resamples stay fast. A sectioned mean is
-    linear in the per-item values for a fixed resample, so the draws of a column B − A are the paired draws of the
-    difference of two runs' means (``rmbench.analysis.compare``).
+    A resample is a row of cluster draw counts (``ClusterCells``). A sectioned mean is linear in the per-item values
+    for a fixed resample, so the draws of a column B − A are the paired draws of the difference of two runs' means
+    (``rmbench.analysis.compare``).
     """
-    subsets = sorted(frame["subset"].astype(str).unique())
-    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
-    clusters = cluster_codes(frame["cluster"])
-    n_clusters, n_subsets, n_metrics = clusters.n, len(subsets), len(columns)
-
-    # Per (cluster, subset): item count and value sums, so a resample only needs how often each cluster was drawn.
-    cell = clusters.codes * n_subsets + subset_codes
-    item_counts = cluster_counts(cell, n_clusters * n_subsets).reshape(n_clusters, n_subsets)
-    values = np.stack([frame[c].to_numpy(float) for c in columns], axis=-1)
-    value_sums = cluster_sums(cell, n_clusters * n_subsets, values).reshape(n_clusters, n_subsets * n_metrics)
-
-    scopes, plan = _plan_scopes(subsets, item_counts.sum(axis=0), sections)
+    cells = ClusterCells.of(frame, columns)
+    scopes, plan = _plan_scopes(cells.subsets, cells.subset_n, sections)
 
     def scope_values(weights: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
-        sums = (weights @ value_sums).reshape(-1, n_subsets, n_metrics)
-        counts = weights @ item_counts
-        return np.stack([s.values(sums, counts) for s in scopes], axis=1)
+        return cells.scope_values(scopes, weights, weights @ cells.item_counts)
 
-    point = scope_values(np.ones((1, n_clusters)))[0]
-    draws = resample(scope_values, n_clusters, resamples, seed)
-    subset_n = item_counts.sum(axis=0)
+    point = scope_values(np.ones((1, cells.n_clusters)))[0]
+    draws = resample(scope_values, cells.n_clusters, resamples, seed)
     return ScopeDraws(
         labels=[s.label for s in scopes],
-        subsets=[tuple(subsets[i] for i in s.subsets) for s in scopes],
-        n=[int(subset_n[list(s.subsets)].sum()) for s in scopes],
+        subsets=[tuple(cells.subsets[i] for i in s.subsets) for s in scopes],
+        n=[int(cells.subset_n[list(s.subsets)].sum()) for s in scopes],
         point=point,
         draws=draws,
         plan=plan,
@@ -336,25 +362,17 @@ def sectioned_mean_sign_flips(
 ) -> SignFlips:
     """Sign-flip permutation draws of sectioned means of per-item difference ``columns`` (see ``SignFlips``).
 
-    A sectioned mean is linear in the item values for fixed counts, so a pattern is one matrix product of ±1
-    cluster signs with the per-(cluster, subset) sums. Valid at any n: with one cluster the two patterns give
+    A sectioned mean is linear in the item values for fixed counts, so a pattern is a row of ±1 cluster signs
+    (``ClusterCells``). Valid at any n: with one cluster the two patterns give
     p = 1/2 at best, never a "significant" drop from one flipped item.
     """
-    subsets = sorted(frame["subset"].astype(str).unique())
-    subset_codes = pd.Categorical(frame["subset"].astype(str), categories=subsets).codes.astype(np.int64)
-    clusters = cluster_codes(frame["cluster"])
-    n_clusters, n_subsets, n_metrics = clusters.n, len(subsets), len(columns)
-    cell = clusters.codes * n_subsets + subset_codes
-    item_counts = cluster_counts(cell, n_clusters * n_subsets).reshape(n_clusters, n_subsets)
-    values = np.stack([frame[c].to_numpy(float) for c in columns], axis=-1)
-    value_sums = cluster_sums(cell, n_clusters * n_subsets, values).reshape(n_clusters, n_subsets * n_metrics)
-    scopes, _ = _plan_scopes(subsets, item_counts.sum(axis=0), sections)
-    counts = item_counts.sum(axis=0)[None, :].astype(float)
+    cells = ClusterCells.of(frame, columns)
+    scopes, _ = _plan_scopes(cells.subsets, cells.subset_n, sections)
+    counts = cells.subset_n[None, :].astype(float)  # a sign pattern flips values, never item counts
+    n_clusters = cells.n_clusters
 
     def scope_values(signs: np.ndarray) -> np.ndarray:  # (r, clusters) -> (r, scopes, metrics)
-        sums = (signs @ value_sums).reshape(-1, n_subsets, n_metrics)
-        repeated = np.repeat(counts, len(signs), axis=0)
-        return np.stack([s.values(sums, repeated) for s in scopes], axis=1)
+        return cells.scope_values(scopes, signs, np.repeat(counts, len(signs), axis=0))
 
     exact = n_clusters <= 20 and 2**n_clusters <= max(resamples, 1)
     rows = 2**n_clusters if exact else resamples
