@@ -65,7 +65,8 @@ def write_perturbation_png(run_dir: Path, document: Mapping[str, Any], title: st
                       linestyle="--", zorder=1)
         ax.set_yticks(positions, labels, fontsize=8)
         ax.set_xlim(-0.02, 1.02)  # every paired metric (accuracy, the grid score) is a share
-        ax.set_xlabel(f"{' / '.join(metrics)} (95% CI); red: lower than the original, blue: higher")
+        measured = metrics[0] if len(metrics) == 1 else "each group's metric"
+        ax.set_xlabel(f"{measured} (95% CI); red: lower than the original, blue: higher")
         ax.set_title(title or f"{results.suite.name} under meaning-preserving rewrites", fontsize=10)
         ax.grid(True, axis="x", color="#e5e7eb", zorder=0)
         fig.tight_layout()
