@@ -13,6 +13,11 @@ Message = tuple[str, str]
 
 Conversation = tuple[Message, ...]
 
+#: ``PreferenceItem.meta`` key: where a prompt shows an item's responses together (a pairwise judge's single-order
+#: presentation), show them in the reverse of the usual order. Set by the ``response_order`` perturbation; texts,
+#: ids and labels stay as they are.
+REVERSED_ORDER = "reversed_order"
+
 
 def user_turn(text: str) -> Conversation:
     """A single-turn conversation holding one user message."""
@@ -51,6 +56,11 @@ class PreferenceItem:
     def cluster(self) -> str:
         """Resampling unit for bootstrap CIs: items that share a prompt are resampled together."""
         return str(self.meta.get("cluster", self.prompt))
+
+    @property
+    def reversed_order(self) -> bool:
+        """Whether a prompt presenting the responses together shows them in the reverse order (``REVERSED_ORDER``)."""
+        return bool(self.meta.get(REVERSED_ORDER, False))
 
 
 @dataclass(frozen=True)

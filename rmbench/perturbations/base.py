@@ -3,8 +3,11 @@
 A perturbation rewrites the text of ``PreferenceItem``s (pairwise, best-of-n, RM-Bench grid) and keeps everything
 else — ids, subsets, clusters, meta — so the rewritten run pairs item by item with the original. A response rewrite
 is applied to the chosen side, the rejected side or both (rewriting one side only is a controlled bias probe, e.g.
-markdown added to the rejected responses); a prompt rewrite changes the shared prompt, so it has no side. Rewrites
-are deterministic: any choice they make is drawn from ``random.Random`` seeded by (seed, item id, position).
+markdown added to the rejected responses); a prompt rewrite changes the shared prompt, so it has no side. An order
+rewrite changes no text at all: it reverses the order in which a prompt that shows the responses together presents
+them (``PreferenceItem.reversed_order``), so it only applies to protocols that declare an order-sensitive outcome
+(``ScoringProtocol.order_outcome``: pairwise judges). Rewrites are deterministic: any choice they make is drawn from
+``random.Random`` seeded by (seed, item id, position).
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from rmbench.errors import SuiteError
-from rmbench.items import Conversation, PreferenceItem, Response
+from rmbench.items import REVERSED_ORDER, Conversation, PreferenceItem, Response
 from rmbench.registry import Registry
 
 Side = Literal["both", "chosen", "rejected"]
 SIDES: tuple[Side, ...] = ("both", "chosen", "rejected")
-Target = Literal["response", "prompt"]
+Target = Literal["response", "prompt", "order"]
 
 TextRewrite = Callable[[str, random.Random], str]
 PromptRewrite = Callable[[Conversation, random.Random], Conversation]
@@ -31,7 +34,8 @@ class Perturbation:
     """One registered rewrite. ``preserves`` says what it keeps (tests check exactly that claim).
 
     A response rewrite maps one text to another; a step-split response (process reward models) is rewritten step by
-    step, or, with ``last_step_only``, in its last step alone (a sentence appended once, not after every step).
+    step, or, with ``last_step_only``, in its last step alone (a sentence appended once, not after every step). An
+    order rewrite (target ``order``) has no function: it flips ``PreferenceItem.reversed_order``.
     """
 
     name: str
@@ -89,8 +93,9 @@ class PerturbationSpec:
         side = side or "both"
         if side not in SIDES:
             raise SuiteError(f"perturbation '{text}': unknown side '{side}'; known: {', '.join(SIDES)}")
-        if perturbation.target == "prompt" and side != "both":
-            raise SuiteError(f"perturbation '{text}': '{name}' rewrites the shared prompt, so it has no side")
+        if perturbation.target != "response" and side != "both":
+            what = "rewrites the shared prompt" if perturbation.target == "prompt" else "reorders both responses"
+            raise SuiteError(f"perturbation '{text}': '{name}' {what}, so it has no side")
         return cls(PERTURBATIONS.canonical(name), side)
 
 
@@ -119,6 +124,9 @@ def perturb_items(items: Sequence[PreferenceItem], spec: PerturbationSpec, seed:
 
         # The cluster is the original prompt's: a rewritten prompt is still the same prompt for resampling.
         meta = {**item.meta, "cluster": item.cluster}
+        if perturbation.target == "order":
+            out.append(replace(item, meta={**meta, REVERSED_ORDER: not item.reversed_order}))
+            continue
         if perturbation.target == "prompt":
             assert perturbation.prompt is not None
             out.append(replace(item, prompt=perturbation.prompt(item.prompt, rng()), meta=meta))

@@ -231,3 +231,10 @@ register(Perturbation("prompt_paraphrase", "The last user turn wrapped in a fixe
                       prompt=_paraphrase))
 register(Perturbation("chat_format", "The conversation given as one user message holding a 'User: / Assistant:' "
                       "transcript; keeps every turn's text, role and order.", "prompt", prompt=_as_transcript))
+
+
+# --- presentation order -------------------------------------------------------------------------------------------
+
+register(Perturbation("response_order", "Responses shown to a pairwise judge in the other order (its single-order "
+                      "presentation reversed); keeps every text, item id and label: only the order of presentation "
+                      "changes. Judges only: a model that scores each response alone never sees an order.", "order"))

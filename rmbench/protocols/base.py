@@ -79,6 +79,10 @@ class ScoringProtocol(abc.ABC):
     #: The per-item column that is this protocol's headline outcome (pairwise accuracy, the RM-Bench grid score);
     #: protocols with one can be run under perturbations (``rmbench.runner.perturb``), which pair it item by item.
     headline: ClassVar[str | None] = None
+    #: The per-item column that depends on the order in which one prompt presents the responses together (a pairwise
+    #: judge's single-order verdict); None where each response is scored alone, so the order is no part of the input.
+    #: The ``response_order`` perturbation pairs on it, and is refused by protocols without one.
+    order_outcome: ClassVar[str | None] = None
     #: Protocols that read the RM's hidden states (probing) set this; the scheduler then caches them too.
     needs_hidden: ClassVar[bool] = False
 

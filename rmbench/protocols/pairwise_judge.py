@@ -8,7 +8,10 @@ ordered comparison is its own cached ``PairRequest`` whose score is the verdict 
   verdicts disagree across orders counts as a tie (0.5 expected, 0 strict).
 - ``position_consistency``: 1 if both orders give the same verdict (ties included).
 - ``single_order_accuracy``: the verdict of the first presentation alone, its order drawn per item from the
-  seed (``options.seed``); what a judge asked once, in random order, would score.
+  seed (``options.seed``); what a judge asked once, in random order, would score. An item whose
+  ``reversed_order`` is set (the ``response_order`` perturbation) is presented in the other order: the
+  verdict of the other judged order, so nothing is judged again and ``accuracy``, ``position_consistency``
+  and ``first_position_rate``, which read both orders, cannot change.
 - ``first_position_rate``: the share of the two verdicts that picked whichever response was shown first
   (0.5 for a judge without position bias).
 
@@ -55,6 +58,8 @@ class PairwiseJudgeProtocol(SuiteProtocol):
 
     name: ClassVar[str] = "pairwise_judge"
     item_type: ClassVar[type] = PreferenceItem
+    headline: ClassVar[str | None] = "accuracy"
+    order_outcome: ClassVar[str | None] = "single_order_accuracy"
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         for item in items:
@@ -90,7 +95,7 @@ class PairwiseJudgeProtocol(SuiteProtocol):
         chosen_pref = np.column_stack([as_shown[:, 0], -as_shown[:, 1]])  # +1 = chosen preferred, in both orders
         consistent = chosen_pref[:, 0] == chosen_pref[:, 1]
         agreed = np.where(consistent, chosen_pref[:, 0], TIE)  # disagreement across orders is a tie
-        first = np.array([chosen_shown_first(item.id, options.seed) for item in kept])
+        first = np.array([chosen_shown_first(item.id, options.seed) != item.reversed_order for item in kept])
         single = np.where(first, chosen_pref[:, 0], chosen_pref[:, 1])
         frame = per_item_frame(
             kept,

@@ -148,8 +148,13 @@ class PerturbationRecord(_Record):
     name: str = Field(description="The rewrite (``rmbench perturbations`` lists them).")
     side: Literal["both", "chosen", "rejected"] = Field(description="Which responses were rewritten.")
     label: str = Field(description="``name`` or ``name:side``: how the run was asked for it.")
-    target: Literal["response", "prompt"] = Field(description="What the rewrite changes.")
-    metric: str = Field(description="The protocol's headline per-item outcome that is paired.")
+    target: Literal["response", "prompt", "order"] = Field(
+        description="What the rewrite changes: response texts, the shared prompt, or the order a judge sees them in."
+    )
+    metric: str = Field(
+        description="The per-item outcome that is paired: the protocol's headline, or for an order rewrite its "
+        "order-sensitive outcome (a pairwise judge's single_order_accuracy)."
+    )
     n: int = Field(ge=0, description="Items evaluated both with and without the rewrite.")
     original: Number = Field(description="The metric on those items, original texts.")
     perturbed: Number = Field(description="The metric on those items, rewritten texts.")

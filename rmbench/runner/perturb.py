@@ -5,7 +5,9 @@ through the same executor and cache (texts the rewrite left unchanged, such as t
 rewrite, are cache hits) and evaluated by the suite's protocol. The protocol's headline per-item outcome is then
 paired with the original run's item by item: accuracy under the rewrite with its CI, the paired change with a CI
 from the cluster bootstrap the suite's metrics use (clusters resampled once for both, so the pairing is kept), and
-the verdict flip rate — the share of items whose outcome changed at all.
+the verdict flip rate — the share of items whose outcome changed at all. An order rewrite (``response_order``) is
+paired on the protocol's order-sensitive outcome instead (``ScoringProtocol.order_outcome``: a pairwise judge's
+single-order verdict); protocols that score each response alone have none and refuse it.
 """
 
 from __future__ import annotations
@@ -46,14 +48,36 @@ class PerturbationRun:
     loop_options: Mapping[str, Any]
 
 
-def check_perturbable(protocol: ScoringProtocol, needs: Capabilities, specs: list[PerturbationSpec]) -> str:
-    """The headline column to pair on; SuiteError when the protocol cannot be run under perturbations."""
-    if specs and (protocol.headline is None or needs.multi_model):
+def paired_outcome(
+    protocol: ScoringProtocol, needs: Capabilities, spec: PerturbationSpec, engine: str | None = None
+) -> str:
+    """The per-item column ``spec`` is paired on: the protocol's headline, or for an order rewrite the protocol's
+    order-sensitive outcome (``order_outcome``). SuiteError when the protocol cannot be run under it."""
+    if protocol.headline is None or needs.multi_model:
         raise SuiteError(
             f"protocol '{protocol.name}' cannot be run under perturbations: they apply to suites of preference items "
-            "with one headline outcome (pairwise, best_of_n, rmbench_grid)"
+            "with one headline outcome (pairwise, best_of_n, rmbench_grid, pairwise_judge)"
         )
-    return protocol.headline or ""
+    if PERTURBATIONS.get(spec.name).target != "order":
+        return protocol.headline
+    if protocol.order_outcome is None:
+        # Refused rather than recorded as "no change": a zero change and flip rate would read as order-robustness
+        # the model was never tested for (and a gate would pass it vacuously).
+        using = f" (engine '{engine}')" if engine else ""
+        raise SuiteError(
+            f"perturbation '{spec.label}' reverses the order in which a judge is shown the responses, but protocol "
+            f"'{protocol.name}'{using} scores each response alone: the order is no part of the model's input, so "
+            "there is nothing to reverse; use it with a pairwise judge suite (protocol pairwise_judge, engine judge "
+            "or judge-vllm)"
+        )
+    return protocol.order_outcome
+
+
+def check_perturbable(
+    protocol: ScoringProtocol, needs: Capabilities, specs: list[PerturbationSpec], engine: str | None = None
+) -> dict[str, str]:
+    """The column each perturbation (by label) is paired on; SuiteError when one cannot be run (before scoring)."""
+    return {spec.label: paired_outcome(protocol, needs, spec, engine) for spec in specs}
 
 
 def run_perturbations(
@@ -63,7 +87,7 @@ def run_perturbations(
     label what its pass scored and found in the cache (for run.json)."""
     from rmbench.runner.loop import score_and_evaluate
 
-    metric = check_perturbable(run.protocol, run.needs, specs)
+    metrics = check_perturbable(run.protocol, run.needs, specs)
     records, scoring = [], {}
     for spec in specs:
         perturbed = score_and_evaluate(
@@ -72,7 +96,7 @@ def run_perturbations(
             timings=timings, **run.loop_options,
         )
         run.scratch.unlink(missing_ok=True)
-        records.append(paired_record(spec, metric, original, perturbed.result, run.options))
+        records.append(paired_record(spec, metrics[spec.label], original, perturbed.result, run.options))
         scoring[spec.label] = {"cache_hits": perturbed.stats.cache_hits, "scored": perturbed.stats.scored}
     return records, scoring
 

@@ -64,7 +64,7 @@ def run_suite(config: RunConfig) -> RunOutcome:
         metrics | {"sections": suite.sections_for(metrics["sections"])} | config.metric_overrides
     )
     perturbations = parse_specs(config.perturbations if config.perturbations is not None else suite.perturbations)
-    check_perturbable(protocol, needs, perturbations)
+    check_perturbable(protocol, needs, perturbations, engine=config.model.engine)
     specs = [config.model, *config.ensemble]
     others = [*config.ensemble, *([config.gold_model] if config.gold_model else [])]
     out = config.out or default_out(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from rmbench.errors import SuiteError
-from rmbench.items import PreferenceItem, Response, user_turn
+from rmbench.items import REVERSED_ORDER, PreferenceItem, Response, user_turn
 from rmbench.perturbations import PERTURBATIONS, PerturbationSpec, final_answer, parse_specs, perturb_items
 from rmbench.perturbations.rewrites import NEUTRAL_SENTENCES, fold_lookalikes
 
@@ -129,6 +129,23 @@ def check_chat_format() -> None:
     assert item.prompt == (("system", "Be brief."), ("user", "User: Hi\n\nAssistant: Hello!\n\nUser: What is 2+2?"))
 
 
+def check_response_order() -> None:
+    """Only the presentation order changes: every text, id, subset, cluster and label is kept (also for items with
+    several responses a side), and reversing twice is the original order."""
+    items = [
+        PreferenceItem("o1", CONVERSATION, (Response("good"),), (Response("bad"),), "s", {"cluster": "c", "k": 1}),
+        PreferenceItem("o2", user_turn("q"), (Response.from_steps(("a", "b")),), (Response("x"), Response("y"))),
+    ]
+    out = perturb_items(items, PerturbationSpec("response_order"))
+    for before, after in zip(items, out, strict=True):
+        assert after == before  # ids, prompt, chosen, rejected and subset (meta is not part of equality)
+        assert (after.prompt, after.chosen, after.rejected) == (before.prompt, before.chosen, before.rejected)
+        assert after.cluster == before.cluster and after.reversed_order and not before.reversed_order
+        assert {k: v for k, v in after.meta.items() if k != REVERSED_ORDER} == {**before.meta, "cluster": before.cluster}
+    again = perturb_items(out, PerturbationSpec("response_order"))
+    assert not any(i.reversed_order for i in again)
+
+
 CLAIMS: dict[str, Callable[[], None]] = {
     "answer_boxed": lambda: check_answer("answer_boxed", "\\boxed{{{}}}"),
     "answer_sentence": lambda: check_answer("answer_sentence", "The answer is {}."),
@@ -142,6 +159,7 @@ CLAIMS: dict[str, Callable[[], None]] = {
     "neutral_sentence": check_neutral_sentence,
     "prompt_paraphrase": check_prompt_paraphrase,
     "chat_format": check_chat_format,
+    "response_order": check_response_order,
 }
 
 
@@ -224,5 +242,7 @@ def test_specs_parse_with_clear_errors() -> None:
         parse_specs(["whitespace:left"])
     with pytest.raises(SuiteError, match="shared prompt, so it has no side"):
         parse_specs(["prompt_paraphrase:chosen"])
+    with pytest.raises(SuiteError, match="'response_order' reorders both responses, so it has no side"):
+        parse_specs(["response_order:rejected"])
     with pytest.raises(SuiteError, match="given twice: whitespace"):
         parse_specs(["whitespace", "whitespace:both"])

@@ -44,8 +44,9 @@ RESPONSE_SIDES = ["chosen", "rejected"]
 
 
 def every_spec() -> list[str]:
-    """Every rewrite on both sides, and every response rewrite on each side alone."""
-    specs = list(PERTURBATIONS.names())
+    """Every text rewrite on both sides, and every response rewrite on each side alone (order rewrites are for
+    judges: the length baseline refuses them, ``test_length_baseline_refuses_order_rewrites``)."""
+    specs = [name for name in PERTURBATIONS.names() if PERTURBATIONS.get(name).target != "order"]
     for name in PERTURBATIONS.names():
         if PERTURBATIONS.get(name).target == "response":
             specs += [f"{name}:{side}" for side in RESPONSE_SIDES]
@@ -212,3 +213,17 @@ def test_tiny_reward_model_under_perturbations(tmp_path: Path, tiny_rm: Path) ->
     assert json.loads(json.dumps(results)) == read_json(tmp_path / "run" / "results.json")
 
 
+
+
+def test_length_baseline_refuses_order_rewrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Length scores each response alone: no order to reverse, so response_order is refused before scoring, not
+    reported as a change of 0 (which would read as order-robustness never tested)."""
+    suite = write_suite(tmp_path, RECORDS, name="perturb-pairs")
+    orders = [name for name in PERTURBATIONS.names() if PERTURBATIONS.get(name).target == "order"]
+    assert orders == ["response_order"]
+    args = ["--suite", str(suite), "--engine", "length", "--perturb", "whitespace,response_order"]
+    assert run_cli(*args, "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "run")) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    for needle in ("'response_order'", "protocol 'pairwise'", "engine 'length'", "scores each response alone"):
+        assert needle in err, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "c.sqlite").exists()
