@@ -152,7 +152,7 @@ def iter_item_chunks(
     where_is: dict[str, str] = {}
     only = suite.only_subsets
     seen_subsets: set[str] = set()
-    for source in suite.sources:
+    for number, source in enumerate(suite.sources):
         if limit is not None and count >= limit:
             provenance.append({"kind": "skipped", "source": source.describe(), "reason": f"--limit {limit} reached"})
             continue
@@ -174,7 +174,10 @@ def iter_item_chunks(
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
-        raws = _raw_chunks(source, directory, chunk_items if limit is None else None, suite.base_dir)
+        raws = _raw_chunks(
+            source, directory, chunk_items if limit is None else None, suite.base_dir,
+            origin=suite.origin, field=f"sources[{number}].local",
+        )
         for raw in _with_subset_hint(raws, suite, source):
             if limit is not None and count >= limit:
                 break
@@ -221,14 +224,16 @@ def _with_subset_hint(raws: Iterator[RawRecords], suite: Suite, source: Source) 
 
 
 def _raw_chunks(
-    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None
+    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None, *,
+    origin: str | None = None, field: str = "local",
 ) -> Iterator[RawRecords]:
     """A source's records as read: a generator without a transform in lazily generated chunks when chunking,
     otherwise the files (joined when the transform needs the whole source)."""
     if chunk_items is not None and source.generator is not None and source.transform is None:
         yield from read_generated_chunks(source, directory, chunk_items)
     else:
-        yield from _joined_if_whole_source(source, read_source(source, directory, suite_dir))
+        raws = read_source(source, directory, suite_dir, origin=origin, field=field)
+        yield from _joined_if_whole_source(source, raws)
 
 
 def _merge_streamed(
