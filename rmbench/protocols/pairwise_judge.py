@@ -55,6 +55,7 @@ class PairwiseJudgeProtocol(SuiteProtocol):
 
     name: ClassVar[str] = "pairwise_judge"
     item_type: ClassVar[type] = PreferenceItem
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, 1)
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         for item in items:
