@@ -60,8 +60,11 @@ class LoadedRun:
         """Why this run has no value for ``name`` in ``scope``, naming the file and the field; None when it has one."""
         for index, record in enumerate(self.results.metrics):
             if record.name == name and record.scope == scope:
-                return None if record.value is not None else f"{self.file}: metrics[{index}].value is null"
-        return f"{self.file}: metrics has no record with name '{name}' and scope '{scope}'"
+                if record.value is not None:
+                    return None
+                return f"{self.file}: metrics[{index}].value is null (metric '{name}', scope {scope})"
+        known = ", ".join(sorted(set(self.results.metric_names()))) or "none"
+        return f"{self.file}: metrics has no metric '{name}' in scope {scope} (it has {known})"
 
     def declaration(self, name: str) -> declared.MetricDeclaration:
         """How to read metric ``name`` of this run (its direction, kind); undeclared names are an error."""

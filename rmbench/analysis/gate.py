@@ -125,8 +125,7 @@ def run_gate(
         for role, run in (("candidate", candidate), ("baseline", baseline)):
             problem = run.missing_value(name, scope)
             if problem is not None:
-                known = sorted(set(run.results.metric_names()))
-                raise RmbenchError(f"gate input unusable: {role} {problem} ('{name}', {scope}); it has {', '.join(known)}")
+                raise RmbenchError(f"gate input unusable: {role} {problem}")
     declarations = {name: _gateable(candidate, name) for name, _ in gated}
     notes = [w for w in comparability_warnings(baseline, candidate) if "content hash" in w]
     paired = candidate.items is not None and baseline.items is not None
