@@ -137,3 +137,15 @@ class StepItem:
 
 
 Item = PreferenceItem | ContrastItem | ProbeItem | SampleSet | StepItem
+
+
+def response_count_problem(
+    item: PreferenceItem, protocol: str, chosen: int | None, rejected: int | None
+) -> tuple[str, str] | None:
+    """(field, why) when ``item`` has not exactly ``chosen`` / ``rejected`` responses (None: at least one)."""
+    for field_name, want in (("chosen", chosen), ("rejected", rejected)):
+        have = len(getattr(item, field_name))
+        if (want is None and have < 1) or (want is not None and have != want):
+            expected = "at least 1" if want is None else f"exactly {want}"
+            return field_name, f"protocol '{protocol}' needs {expected} {field_name} response(s), got {have}"
+    return None

@@ -105,7 +105,10 @@ def parse_suite(text: str, display: str) -> Suite:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise SuiteError(f"{display}: expected a mapping of suite keys at the top level, got {type(data).__name__}")
+        raise SuiteError(
+            f"{display}:{node.start_mark.line + 1}: expected a mapping of suite keys at the top level, "
+            f"got {type(data).__name__}"
+        )
     try:
         suite = Suite.model_validate(data)
     except ValidationError as error:

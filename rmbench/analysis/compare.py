@@ -48,8 +48,23 @@ class LoadedRun:
         """The run directory's name (the results file's directory for a bare results.json)."""
         return (self.path if self.path.is_dir() else self.path.resolve().parent).name
 
+    @property
+    def file(self) -> Path:
+        """The results.json itself: what an error about its content names."""
+        return self.path / RESULTS if self.path.is_dir() else self.path
+
     def metric(self, name: str, scope: str = "overall") -> MetricRecord | None:
         return self.results.metric(name, scope)
+
+    def missing_value(self, name: str, scope: str = "overall") -> str | None:
+        """Why this run has no value for ``name`` in ``scope``, naming the file and the field; None when it has one."""
+        for index, record in enumerate(self.results.metrics):
+            if record.name == name and record.scope == scope:
+                if record.value is not None:
+                    return None
+                return f"{self.file}: metrics[{index}].value is null (metric '{name}', scope {scope})"
+        known = ", ".join(sorted(set(self.results.metric_names()))) or "none"
+        return f"{self.file}: metrics has no metric '{name}' in scope {scope} (it has {known})"
 
     def declaration(self, name: str) -> declared.MetricDeclaration:
         """How to read metric ``name`` of this run (its direction, kind); undeclared names are an error."""
@@ -86,9 +101,12 @@ def suite_mismatch(a: LoadedRun, b: LoadedRun) -> str | None:
     """Why two runs cannot be compared at all (different suite or suite version), or None."""
     sa, sb = a.suite, b.suite
     if sa.name != sb.name:
-        return f"different suites: {a.path} is '{sa.name}', {b.path} is '{sb.name}'"
+        return f"different suites: suite.name is '{sa.name}' in {a.file}, '{sb.name}' in {b.file}"
     if sa.version != sb.version:
-        return f"different versions of suite '{sa.name}': {a.path} has v{sa.version}, {b.path} has v{sb.version}"
+        return (
+            f"different versions of suite '{sa.name}': suite.version is '{sa.version}' in {a.file}, "
+            f"'{sb.version}' in {b.file}"
+        )
     return None
 
 

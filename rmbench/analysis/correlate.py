@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,13 @@ def metric_values(runs: list[LoadedRun], ref: MetricRef, label_by: LabelBy) -> d
     if not values:
         raise RmbenchError(f"no run reports metric {ref}")
     return values
+
+
+def metric_gaps(runs: list[LoadedRun], ref: MetricRef) -> list[str]:
+    """Why each run of ``ref``'s suite has no value for it, naming the file and the field (what a too-small match
+    says it left out)."""
+    problems = (run.missing_value(ref.name, ref.scope) for run in runs if ref.suite is None or run.suite.name == ref.suite)
+    return [problem for problem in problems if problem is not None]
 
 
 def metric_direction(runs: list[LoadedRun], ref: MetricRef) -> Direction:
@@ -241,18 +249,19 @@ def correlate(
     seed: int = 0,
     confidence: float = CONFIDENCE,
     directions: dict[str, Direction] | None = None,
+    left_out: Sequence[str] = (),
 ) -> Correlation:
     """Correlate the models present on both sides; bootstrap CIs resample models with replacement (seeded).
 
     ``directions`` (side name → declared direction) adds a warning on how to read the sign for a side that is not
-    higher-is-better."""
+    higher-is-better. ``left_out`` (runs without a value, from ``metric_gaps``) is named when too few models match."""
     check_resamples(resamples)
     labels = sorted(set(x) & set(y))
     only_x, only_y = sorted(set(x) - set(y)), sorted(set(y) - set(x))
     if len(labels) < 3:
         raise RmbenchError(
             f"only {len(labels)} model(s) matched between {x_name} and {y_name} (need ≥ 3); "
-            f"unmatched: {only_x} vs {only_y}"
+            f"unmatched: {only_x} vs {only_y}" + "".join(f"; left out: {gap}" for gap in left_out)
         )
     xs = np.array([x[m] for m in labels])
     ys = np.array([y[m] for m in labels])

@@ -123,15 +123,9 @@ def run_gate(
     gated = [parse_metric(m) for m in metrics] if metrics else _default_metrics(candidate, baseline)
     for name, scope in gated:
         for role, run in (("candidate", candidate), ("baseline", baseline)):
-            record = run.metric(name, scope)
-            if record is None:
-                known = sorted(set(run.results.metric_names()))
-                raise RmbenchError(
-                    f"gate input unusable: {role} {run.path} has no metric '{name}' ({scope}); "
-                    f"it has {', '.join(known)}"
-                )
-            if record.value is None:
-                raise RmbenchError(f"gate input unusable: {role} {run.path} reports no value for '{name}' ({scope})")
+            problem = run.missing_value(name, scope)
+            if problem is not None:
+                raise RmbenchError(f"gate input unusable: {role} {problem}")
     declarations = {name: _gateable(candidate, name) for name, _ in gated}
     notes = [w for w in comparability_warnings(baseline, candidate) if "content hash" in w]
     paired = candidate.items is not None and baseline.items is not None
@@ -246,7 +240,11 @@ def _default_metrics(candidate: LoadedRun, baseline: LoadedRun) -> list[tuple[st
     """Every overall outcome metric both runs report (not fitted parameters, baselines or context metrics)."""
     shared = [(n, "overall") for n in _shared_overall(candidate, baseline) if candidate.declaration(n).gated_by_default]
     if not shared:
-        raise RmbenchError("gate input unusable: the runs share no overall outcome metric")
+        listed = "; ".join(
+            f"{role} {run.file} metrics has {', '.join(run.results.metric_names('overall')) or 'none'}"
+            for role, run in (("candidate", candidate), ("baseline", baseline))
+        )
+        raise RmbenchError(f"gate input unusable: the runs share no overall outcome metric ({listed})")
     return shared
 
 

@@ -123,6 +123,7 @@ def correlate(
         correlation_markdown,
         load_runs,
         metric_direction,
+        metric_gaps,
         metric_values,
         read_downstream,
     )
@@ -138,6 +139,7 @@ def correlate(
     x_ref = MetricRef.parse(x)
     xs = metric_values(loaded, x_ref, label_by)  # type: ignore[arg-type]
     directions = {str(x_ref): metric_direction(loaded, x_ref)}
+    gaps = metric_gaps(loaded, x_ref)
     if downstream is not None:
         ys, y_name = read_downstream(downstream), f"downstream:{downstream.name}"
     else:
@@ -145,9 +147,10 @@ def correlate(
         y_ref = MetricRef.parse(y)
         ys, y_name = metric_values(loaded, y_ref, label_by), str(y_ref)  # type: ignore[arg-type]
         directions[y_name] = metric_direction(loaded, y_ref)
+        gaps += [gap for gap in metric_gaps(loaded, y_ref) if gap not in gaps]
     result = correlate_values(
         xs, ys, x_name=str(x_ref), y_name=y_name, label_by=label_by, resamples=resamples, seed=seed,
-        directions=directions,
+        directions=directions, left_out=gaps,
     )
     if plot is not None:
         from rmbench.report.plots import scatter_plot

@@ -19,7 +19,7 @@ from rmbench.data.convert import RecordProblem, optional
 from rmbench.data.pairs import identical
 from rmbench.data.sources import DATA_DIR_ENV, RawRecords, data_dir_from, read_generated_chunks, read_source
 from rmbench.errors import DataError, SuiteError
-from rmbench.items import PreferenceItem
+from rmbench.items import PreferenceItem, response_count_problem
 
 if TYPE_CHECKING:
     from rmbench.suite import Source, Suite
@@ -141,7 +141,8 @@ def iter_item_chunks(
         raise ValueError("limit must be a positive number of items")
     if chunk_items is not None and chunk_items < 1:
         raise ValueError("chunk_items must be a positive number of items")
-    builder = builder_for(PROTOCOLS.get(suite.protocol).item_type, suite.origin)
+    protocol = PROTOCOLS.get(suite.protocol)
+    builder = builder_for(protocol.item_type, suite.origin)
     fields, problems = resolve_fields(builder, suite.fields, suite.pairs)
     if problems:
         raise SuiteError("\n".join(f"{suite.origin}: {p}" for p in problems))
@@ -152,7 +153,7 @@ def iter_item_chunks(
     where_is: dict[str, str] = {}
     only = suite.only_subsets
     seen_subsets: set[str] = set()
-    for source in suite.sources:
+    for number, source in enumerate(suite.sources):
         if limit is not None and count >= limit:
             provenance.append({"kind": "skipped", "source": source.describe(), "reason": f"--limit {limit} reached"})
             continue
@@ -169,12 +170,17 @@ def iter_item_chunks(
             allow_empty=source.allow_empty_responses,
             declared=frozenset(suite.fields),
             pairs=suite.pairs,
+            protocol=suite.protocol,
+            response_counts=protocol.response_counts,
         )
         tally = _Tally()
         chunks: list[tuple[dict[str, Any], int, int, str]] = []  # (raw provenance, records, items, display)
         position = 0
         # With a limit the source is read whole, as load_items does, so provenance (records read, digest) agrees.
-        raws = _raw_chunks(source, directory, chunk_items if limit is None else None, suite.base_dir)
+        raws = _raw_chunks(
+            source, directory, chunk_items if limit is None else None, suite.base_dir,
+            origin=suite.origin, field=f"sources[{number}].local",
+        )
         for raw in _with_subset_hint(raws, suite, source):
             if limit is not None and count >= limit:
                 break
@@ -221,14 +227,27 @@ def _with_subset_hint(raws: Iterator[RawRecords], suite: Suite, source: Source) 
 
 
 def _raw_chunks(
-    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None
+    source: Source, directory: Path | None, chunk_items: int | None, suite_dir: Path | None = None, *,
+    origin: str | None = None, field: str = "local",
 ) -> Iterator[RawRecords]:
     """A source's records as read: a generator without a transform in lazily generated chunks when chunking,
     otherwise the files (joined when the transform needs the whole source)."""
     if chunk_items is not None and source.generator is not None and source.transform is None:
         yield from read_generated_chunks(source, directory, chunk_items)
     else:
-        yield from _joined_if_whole_source(source, read_source(source, directory, suite_dir))
+        raws = read_source(source, directory, suite_dir, origin=origin, field=field)
+        yield from _joined_if_whole_source(source, raws)
+
+
+def _check_response_counts(item: Any, context: BuildContext, display: str, label: str) -> None:
+    """An item without the chosen / rejected responses its protocol needs, named by file, record and field."""
+    if context.response_counts is None or not isinstance(item, PreferenceItem):
+        return
+    problem = response_count_problem(item, context.protocol, *context.response_counts)
+    if problem is not None:
+        field_name, why = problem
+        mapped = context.fields.get(field_name)
+        raise DataError(why, source=display, record=label, field=(mapped.path if mapped else None) or field_name)
 
 
 def _merge_streamed(
@@ -292,6 +311,7 @@ def _build(
                     field=id_path.path or "id",
                 )
             where_is[item.id] = here
+            _check_response_counts(item, context, display, label)
             if isinstance(item, PreferenceItem) and identical(item.chosen, item.rejected):
                 tally.identical += 1
                 if len(tally.identical_examples) < 3:

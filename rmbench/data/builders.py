@@ -55,6 +55,9 @@ class BuildContext:
     #: from the record position, and a preference record without a prompt has an implicit one).
     declared: frozenset[str] = frozenset()
     pairs: LabelPairs | RatedPairs | None = None
+    #: The suite's protocol and the chosen / rejected responses it needs per item (``response_counts``).
+    protocol: str = ""
+    response_counts: tuple[int | None, int | None] | None = None
 
     def item_id(self, record: Mapping[str, Any], position: int) -> str:
         path = self.fields["id"].path

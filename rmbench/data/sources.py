@@ -316,10 +316,14 @@ def _records_digest(records: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def read_source(source: Source, data_dir: Path | None, suite_dir: Path | None = None) -> list[RawRecords]:
+def read_source(
+    source: Source, data_dir: Path | None, suite_dir: Path | None = None, *, origin: str | None = None,
+    field: str = "local",
+) -> list[RawRecords]:
     """Local copy when present (one chunk per file of a glob), else the hub; a generator source generates. A
     relative ``local`` is looked up under the data dir, then beside the suite file (``suite_dir``): a suite written
-    for one's own file can sit next to it and run without --data-dir."""
+    for one's own file can sit next to it and run without --data-dir. A missing copy is named as ``field`` of the
+    suite file ``origin`` (``sources[0].local``)."""
     if source.generator is not None:
         return [read_generated(source, data_dir)]
     files = resolve_local(source.local, data_dir) if source.local else None
@@ -331,5 +335,6 @@ def read_source(source: Source, data_dir: Path | None, suite_dir: Path | None = 
     if source.hub is not None:
         return [read_hub(source, data_dir)]
     raise DataError(
-        f"local data file not found and the source declares no hub dataset. {_offline_hint(source, data_dir)}"
+        f"local data file not found and the source declares no hub dataset. {_offline_hint(source, data_dir)}",
+        source=origin, field=field if source.local else None,
     )

@@ -30,7 +30,7 @@ from rmbench.engines.devices import (
     resolve_device,
     torch_dtype_name,
 )
-from rmbench.engines.encoding import ChatEncoder, chat_template_key, truncate_ids
+from rmbench.engines.encoding import ChatEncoder, binding_limit, chat_template_key, declared_max_length, truncate_ids
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec, engine_fingerprint, model_identity
 from rmbench.requests import Score, ScoreRequest
@@ -119,12 +119,23 @@ class DPOEngineBase(SpecFingerprint):
 
     @classmethod
     def fingerprint_of(cls, spec: ModelSpec) -> str:
-        return cls._fingerprint(spec, DPOOptions.from_spec(spec))
+        options = DPOOptions.from_spec(spec)
+        return cls._fingerprint(spec, options, cls.declared_max_length(spec, options))
 
     @classmethod
-    def _fingerprint(cls, spec: ModelSpec, options: DPOOptions) -> str:
+    def declared_max_length(cls, spec: ModelSpec, options: DPOOptions) -> int | None:
+        """The effective max length read without loading: the smaller of the policy's and the reference's (None
+        while either's limits are not at hand)."""
+        limits = [declared_max_length(spec)]
+        if options.reference_model:
+            limits.append(declared_max_length(spec, options.reference_model, options.reference_revision))
+        return None if None in limits else min(limit for limit in limits if limit is not None)
+
+    @classmethod
+    def _fingerprint(cls, spec: ModelSpec, options: DPOOptions, max_length: int | None) -> str:
         """The policy's key + every DPO option + the reference model's identity (content digest when local, so not
-        its path); the same as ``fingerprint_of(spec)`` whenever ``options`` are the spec's own."""
+        its path) + the effective max length where it binds; the same as ``fingerprint_of(spec)`` whenever
+        ``options`` are the spec's own."""
         reference = None
         if options.reference_model:
             reference = model_identity(options.reference_model, options.reference_revision)
@@ -136,6 +147,7 @@ class DPOEngineBase(SpecFingerprint):
             chat_template=chat_template_key(spec),
             dpo=dpo,
             reference=reference,
+            **binding_limit(spec, max_length),
         )
 
     def __init__(self, spec: ModelSpec, options: DPOOptions | None = None):
@@ -155,7 +167,7 @@ class DPOEngineBase(SpecFingerprint):
 
     @cached_property
     def fingerprint(self) -> str:
-        return self._fingerprint(self.spec, self.options)
+        return self._fingerprint(self.spec, self.options, self.max_length)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []

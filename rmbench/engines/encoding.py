@@ -13,9 +13,11 @@ Only the tokenizer is loaded (no weights); transformers is imported when an enco
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from rmbench.engines.base import Encoded
@@ -133,20 +135,82 @@ def tokenizer_limit(tokenizer: Any) -> int | None:
 def model_limits(name: str, tokenizer: Any, revision: str | None, trust_remote_code: bool) -> dict[str, int]:
     """The model's own input limits by source (``config.n_positions``, ``tokenizer.model_max_length``); only the
     config is read (no weights), and a model without a readable config simply has no config limit."""
-    import transformers
-
-    limits: dict[str, int] = {}
-    try:
-        config = transformers.AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
-    except Exception:  # a tokenizer-only directory, an unknown architecture: the tokenizer's limit still applies
-        config = None
-    found = position_limit(config) if config is not None else None
-    if found is not None:
-        limits[f"config.{found[1]}"] = found[0]
+    limits = _config_limits(name, revision, trust_remote_code)
     tokens = tokenizer_limit(tokenizer)
     if tokens is not None:
         limits["tokenizer.model_max_length"] = tokens
     return limits
+
+
+def _config_limits(name: str, revision: str | None, trust_remote_code: bool, *, local_only: bool = False) -> dict[str, int]:
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            name, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
+    except Exception:  # a tokenizer-only directory, an unknown architecture: the tokenizer's limit still applies
+        return {}
+    found = position_limit(config)
+    return {f"config.{found[1]}": found[0]} if found is not None else {}
+
+
+def declared_limits(name: str, revision: str | None, trust_remote_code: bool) -> dict[str, int] | None:
+    """``model_limits`` without loading a tokenizer or any weights, for a fingerprint: the config as AutoConfig reads
+    it from local files only (so with the same defaults as a loaded model's) and ``model_max_length`` from
+    tokenizer_config.json (where a loaded tokenizer takes it from), in a local directory or, for a hub id, the hub
+    cache (never the network). None when neither file is at hand (a hub model not downloaded yet): the limit is
+    then unknown until the engine loads, which checks it (``rmbench.executors.lazy``)."""
+    local = Path(name)
+    if local.is_dir():
+        config_file: Path | None = local / "config.json"
+        tokenizer_file: Path | None = local / "tokenizer_config.json"
+    else:
+        config_file, tokenizer_file = _hub_cached(name, "config.json", revision), _hub_cached(
+            name, "tokenizer_config.json", revision
+        )
+    config_file = config_file if config_file is not None and config_file.is_file() else None
+    tokenizer_file = tokenizer_file if tokenizer_file is not None and tokenizer_file.is_file() else None
+    if config_file is None and tokenizer_file is None:
+        return None
+    limits = _config_limits(name, revision, trust_remote_code, local_only=True) if config_file is not None else {}
+    if tokenizer_file is not None:
+        try:
+            declared = json.loads(tokenizer_file.read_text(encoding="utf-8")).get("model_max_length")
+        except (OSError, ValueError, AttributeError):
+            declared = None
+        tokens = tokenizer_limit(SimpleNamespace(model_max_length=declared))
+        if tokens is not None:
+            limits["tokenizer.model_max_length"] = tokens
+    return limits
+
+
+def _hub_cached(repo_id: str, filename: str, revision: str | None) -> Path | None:
+    """A file of a hub model as the local hub cache holds it, or None (not cached, or not a hub id)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except Exception:  # not a valid repo id (a local path that does not exist): nothing cached
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def declared_max_length(spec: ModelSpec, model: str | None = None, revision: str | None = None) -> int | None:
+    """The effective max length an engine of ``spec`` will cut to (of ``model`` at ``revision`` when given: a DPO
+    reference), read without loading; None when the model's limits are not at hand yet."""
+    name = model or spec.model
+    if not name:
+        return spec.max_length
+    limits = declared_limits(name, revision if model else spec.revision, spec.trust_remote_code)
+    return None if limits is None else effective_max_length(spec.max_length, limits)
+
+
+def binding_limit(spec: ModelSpec, max_length: int | None) -> dict[str, int]:
+    """The fingerprint entry of the effective max length: present only where it binds (below the spec's), so a
+    model whose own limit does not bind keeps the key it always had, and one whose limit does never shares scores
+    cut at the spec's length (what rmbench cut to before it read model limits)."""
+    return {"effective_max_length": max_length} if max_length is not None and max_length < spec.max_length else {}
 
 
 def effective_max_length(spec_max: int, limits: dict[str, int]) -> int:

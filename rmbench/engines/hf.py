@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +28,7 @@ from rmbench.engines.devices import (
     resolve_dtype,
     torch_dtype_name,
 )
-from rmbench.engines.encoding import ChatEncoder, chat_template_key
+from rmbench.engines.encoding import ChatEncoder, binding_limit, chat_template_key, declared_max_length
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import Activation, ModelSpec, engine_fingerprint
 from rmbench.requests import Score, ScoreRequest
@@ -96,10 +97,21 @@ class HFEngineBase(SpecFingerprint):
 
     @classmethod
     def fingerprint_of(cls, spec: ModelSpec) -> str:
-        """Model identity + ``score_fields`` + the dtype the weights load in + the chat template override's text."""
+        """Model identity + ``score_fields`` + the dtype the weights load in + the chat template override's text +
+        the effective max length where the model's own limit binds (read from its config files, not loaded)."""
+        return cls._fingerprint(spec, declared_max_length(spec))
+
+    @classmethod
+    def _fingerprint(cls, spec: ModelSpec, max_length: int | None) -> str:
         return engine_fingerprint(
-            spec, cls.score_fields, dtype=torch_dtype_name(spec), chat_template=chat_template_key(spec)
+            spec, cls.score_fields, dtype=torch_dtype_name(spec), chat_template=chat_template_key(spec),
+            **binding_limit(spec, max_length),
         )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Keyed by the limit the loaded encoder really cuts to (the runner checks it against ``fingerprint_of``)."""
+        return self._fingerprint(self.spec, self.encoder.max_length)
 
     @classmethod
     def default_batch_tokens_of(cls, spec: ModelSpec) -> int:

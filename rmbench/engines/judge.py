@@ -31,7 +31,7 @@ from rmbench.engines.devices import (
     resolve_device,
     torch_dtype_name,
 )
-from rmbench.engines.encoding import ChatEncoder, chat_template_key
+from rmbench.engines.encoding import ChatEncoder, binding_limit, chat_template_key, declared_max_length
 from rmbench.errors import ModelSpecError
 from rmbench.judges.pairs import VERDICT_VALUES, PairRequest
 from rmbench.judges.parsing import parse_earliest_error, parse_rating, parse_verdict
@@ -98,7 +98,10 @@ class JudgeEngine(SpecFingerprint):
 
     @classmethod
     def fingerprint_of(cls, spec: ModelSpec) -> str:
-        return cls._fingerprint(spec, spec_template(spec), cls.generator_class)
+        backend = cls.generator_class
+        # Backends that load the model (they have a dtype) cut to its limit; others (a served API) to the spec's.
+        max_length = declared_max_length(spec) if getattr(backend, "dtype_of", None) is not None else spec.max_length
+        return cls._fingerprint(spec, spec_template(spec), backend, max_length)
 
     @classmethod
     def default_batch_tokens_of(cls, spec: ModelSpec) -> int:
@@ -107,8 +110,9 @@ class JudgeEngine(SpecFingerprint):
         return cls.generator_class.default_batch_tokens_of(spec)
 
     @classmethod
-    def _fingerprint(cls, spec: ModelSpec, template: JudgeTemplate, backend: Any) -> str:
-        """Model, options, the backend's resolved dtype, the whole judge template (its digest) and the parser."""
+    def _fingerprint(cls, spec: ModelSpec, template: JudgeTemplate, backend: Any, max_length: int | None) -> str:
+        """Model, options, the backend's resolved dtype, the whole judge template (its digest), the parser and the
+        effective max length where it binds (a prompt over it is a NaN verdict)."""
         dtype_of = getattr(backend, "dtype_of", None)
         return engine_fingerprint(
             spec,
@@ -117,6 +121,7 @@ class JudgeEngine(SpecFingerprint):
             chat_template=chat_template_key(spec),
             judge_template=template.digest,
             parser=PARSER_VERSION,
+            **binding_limit(spec, max_length),
         )
 
     def __init__(self, spec: ModelSpec, generator: TextGenerator, template: JudgeTemplate | None = None):
@@ -132,7 +137,7 @@ class JudgeEngine(SpecFingerprint):
     @cached_property
     def fingerprint(self) -> str:
         """``fingerprint_of(spec)`` of the engine class that builds this generator from the spec's template."""
-        return self._fingerprint(self.spec, self.template, type(self.generator))
+        return self._fingerprint(self.spec, self.template, type(self.generator), self.max_length)
 
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         encoded = []

@@ -112,8 +112,9 @@ class OpenAIJudgeEngine(JudgeEngine):
     generator_class = OpenAIGenerator  # type: ignore[assignment]
 
     @classmethod
-    def _fingerprint(cls, spec: ModelSpec, template: JudgeTemplate, backend: Any) -> str:
-        """The served model and revision (not the URL), the judge template, the parser and the seed."""
+    def _fingerprint(cls, spec: ModelSpec, template: JudgeTemplate, backend: Any, max_length: int | None) -> str:
+        """The served model and revision (not the URL), the judge template, the parser and the seed (the server
+        holds the model: no limit of the model's own is read here)."""
         options = server_options(spec)
         return engine_fingerprint(
             spec,

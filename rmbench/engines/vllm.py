@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
 
 from rmbench.engines.base import Encoded, SpecFingerprint
 from rmbench.engines.devices import route_vllm_logs, vllm_device, vllm_dtype_name, vllm_start_hint
-from rmbench.engines.encoding import ChatEncoder, chat_template_key
+from rmbench.engines.encoding import ChatEncoder, binding_limit, chat_template_key, declared_max_length
 from rmbench.engines.hf import HFEngineBase, activate, finite_or_nan
 from rmbench.errors import ModelSpecError
 from rmbench.modelspec import ModelSpec, engine_fingerprint, resolve_dtype_name
@@ -68,9 +69,19 @@ class VLLMEngineBase(SpecFingerprint):
     @classmethod
     def fingerprint_of(cls, spec: ModelSpec) -> str:
         """As the hf engine's, with vLLM's resolved dtype; the engine name keeps hf and vLLM scores apart."""
+        return cls._fingerprint(spec, declared_max_length(spec))
+
+    @classmethod
+    def _fingerprint(cls, spec: ModelSpec, max_length: int | None) -> str:
         return engine_fingerprint(
-            spec, cls.score_fields, dtype=vllm_dtype_name(spec), chat_template=chat_template_key(spec)
+            spec, cls.score_fields, dtype=vllm_dtype_name(spec), chat_template=chat_template_key(spec),
+            **binding_limit(spec, max_length),
         )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Keyed by the limit the loaded encoder cuts to and vLLM is given as ``max_model_len``."""
+        return self._fingerprint(self.spec, self.encoder.max_length)
 
     @classmethod
     def default_batch_tokens_of(cls, spec: ModelSpec) -> int:

@@ -50,10 +50,21 @@ class LazyExecutor:
             self.load_s = time.perf_counter() - clock
             fingerprint = self.fingerprint
             if executor.fingerprint != fingerprint:
+                # Scores written under a key that does not say how they were computed would later be served for
+                # inputs cut differently: refuse. The usual cause is a hub model this run downloaded, whose limit
+                # could not be read before (rmbench.engines.encoding.declared_limits); the next run reads it.
                 executor.close()
+                from rmbench.engines.lazy import fingerprint_of
+
+                why = (
+                    "the model's input limit (its effective max_length) could not be read before loading (a hub "
+                    "model this run downloaded); run again: its config files are now in the hub cache"
+                    if fingerprint_of(self.spec) == executor.fingerprint
+                    else "the cache key would be wrong"
+                )
                 raise ModelSpecError(
                     f"engine '{self.spec.engine}' loaded fingerprint {executor.fingerprint}, but its class computed "
-                    f"{fingerprint} without loading: the cache key would be wrong"
+                    f"{fingerprint} without loading: {why}"
                 )
             self.cache.put_fact(executor.fingerprint, INFO, executor.info())
             self.cache.put_fact(executor.fingerprint, BATCH_TOKENS, executor.default_batch_tokens)

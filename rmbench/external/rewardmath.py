@@ -186,14 +186,10 @@ def _lists(record: dict[str, Any], names: tuple[str, ...], source: str, index: i
 def _direct(
     records: list[dict[str, Any]], kept: list[int], source: str, options: MetricOptions
 ) -> tuple[pd.DataFrame, ScoreFileInfo, dict[str, int]]:
-    kinds: set[str] = set()
+    kinds: dict[str, tuple[int, int]] = {}  # score kind → (record, solution) where it was first seen
     warnings: list[str] = []
     # Every record is checked, dropped duplicates included; only the kept ones are scored.
     parsed = [_direct_record(record, index, source, options, kinds, warnings) for index, record in enumerate(records)]
-    if len(kinds) > 1 and "steps" in kinds:
-        raise DataError(
-            f"mixes step lists and single scores ({', '.join(sorted(kinds))})", source=source, field="score"
-        )
     valid = [i for i in kept if all(math.isfinite(v) for v in parsed[i])]
     good = np.array([parsed[i][0] for i in valid])
     g, t = win_tie_counts(good, padded([np.asarray(parsed[i][1:]) for i in valid]))
@@ -213,7 +209,12 @@ def _direct(
 
 
 def _direct_record(
-    record: dict[str, Any], index: int, source: str, options: MetricOptions, kinds: set[str], warnings: list[str]
+    record: dict[str, Any],
+    index: int,
+    source: str,
+    options: MetricOptions,
+    kinds: dict[str, tuple[int, int]],
+    warnings: list[str],
 ) -> list[float]:
     """The solutions' scores (index 0 = the correct one), NaN where missing; notes the score kinds seen."""
     if "chosen_position" in record:
@@ -231,13 +232,15 @@ def _direct_record(
     return [_direct_value(v, options, source, index, j, kinds) for j, v in enumerate(raw)]
 
 
-def _direct_value(value: Any, options: MetricOptions, source: str, index: int, j: int, kinds: set[str]) -> float:
+def _direct_value(
+    value: Any, options: MetricOptions, source: str, index: int, j: int, kinds: dict[str, tuple[int, int]]
+) -> float:
     """One solution's score as a float; NaN for a missing one (null, NaN, empty step list)."""
     field_name = f"score[{j}]"
     if value is None:
         return math.nan
     if isinstance(value, list):
-        kinds.add("steps")
+        _note_kind("steps", kinds, source, index, j)
         if any(isinstance(s, bool) or not isinstance(s, (int, float, type(None))) for s in value):
             raise DataError("step scores must be numbers", source=source, record=index, field=field_name)
         if not value or any(s is None for s in value):
@@ -248,8 +251,23 @@ def _direct_value(value: Any, options: MetricOptions, source: str, index: int, j
         raise DataError(
             f"expected a number or a list of step scores, got {kind}", source=source, record=index, field=field_name
         )
-    kinds.add("int" if isinstance(value, int) else "float")
+    _note_kind("int" if isinstance(value, int) else "float", kinds, source, index, j)
     return float(value)
+
+
+def _note_kind(kind: str, kinds: dict[str, tuple[int, int]], source: str, index: int, j: int) -> None:
+    """Record where a score kind is first seen; a step list among single scores (or the reverse) is an error that
+    names this score and the first one of the other shape."""
+    clash = next(((k, place) for k, place in kinds.items() if (k == "steps") != (kind == "steps")), None)
+    if clash is not None:
+        other, (record, solution) = clash
+        shape = {True: "a step list", False: "a single score"}
+        raise DataError(
+            f"{shape[kind == 'steps']}, but record {record}, field 'score[{solution}]' is {shape[other == 'steps']}: "
+            "a file holds step lists or single scores, not both",
+            source=source, record=index, field=f"score[{j}]",
+        )
+    kinds.setdefault(kind, (index, j))
 
 
 # --- pairwise judge -------------------------------------------------------------------------------------------------

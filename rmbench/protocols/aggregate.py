@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
-from rmbench.items import PreferenceItem, Response
+from rmbench.items import PreferenceItem, Response, response_count_problem
 from rmbench.protocols.base import Aggregation, ItemOutcomes, MetricOptions
 from rmbench.requests import Score, ScoreRequest
 
@@ -99,16 +99,12 @@ def checked_scores(
 
 
 def require_counts(item: PreferenceItem, protocol: str, chosen: int | None, rejected: int | None) -> None:
-    """Check an item's shape: exactly ``chosen`` / ``rejected`` responses (None: at least one)."""
-    for field_name, want in (("chosen", chosen), ("rejected", rejected)):
-        have = len(getattr(item, field_name))
-        if (want is None and have < 1) or (want is not None and have != want):
-            expected = "at least 1" if want is None else f"exactly {want}"
-            raise DataError(
-                f"protocol '{protocol}' needs {expected} {field_name} response(s), got {have}",
-                record=item.id,
-                field=field_name,
-            )
+    """Check an item's shape: exactly ``chosen`` / ``rejected`` responses (None: at least one). Loading a suite
+    checks this already, naming the file and line (``ScoringProtocol.response_counts``); this guards items built
+    in code."""
+    problem = response_count_problem(item, protocol, chosen, rejected)
+    if problem is not None:
+        raise DataError(problem[1], record=item.id, field=problem[0])
 
 
 @dataclass

@@ -85,6 +85,9 @@ class ScoringProtocol(abc.ABC):
     order_outcome: ClassVar[str | None] = None
     #: Protocols that read the RM's hidden states (probing) set this; the scheduler then caches them too.
     needs_hidden: ClassVar[bool] = False
+    #: Chosen and rejected responses each preference item must have (None: at least one); loading the suite
+    #: checks every record against it, so a wrong one is named by file, line and field before anything is scored.
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = None
 
     @abc.abstractmethod
     def requests(self, items: Sequence[Any]) -> list[ScoreRequest]:

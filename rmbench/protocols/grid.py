@@ -31,6 +31,7 @@ class StyleGridProtocol(PreferenceScoring, SuiteProtocol):
 
     name: ClassVar[str] = "rmbench_grid"
     headline: ClassVar[str | None] = "score"
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = (len(STYLES), len(STYLES))
 
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions

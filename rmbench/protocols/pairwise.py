@@ -24,6 +24,7 @@ class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
 
     name: ClassVar[str] = "pairwise"
     headline: ClassVar[str | None] = "accuracy"
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, 1)
 
     def outcomes(
         self,

@@ -60,6 +60,7 @@ class PairwiseJudgeProtocol(SuiteProtocol):
     item_type: ClassVar[type] = PreferenceItem
     headline: ClassVar[str | None] = "accuracy"
     order_outcome: ClassVar[str | None] = "single_order_accuracy"
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, 1)
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         for item in items:

@@ -25,6 +25,7 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
 
     name: ClassVar[str] = "best_of_n"
     headline: ClassVar[str | None] = "accuracy"
+    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, None)
 
     def outcomes(
         self,

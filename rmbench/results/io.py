@@ -67,7 +67,7 @@ def parse_results(document: Any, source: str) -> RunResults:
     try:
         return RunResults.model_validate(document)
     except ValidationError as exc:
-        problems = [f"{field_path(_data_loc(e['loc']))}: {_message(e)}" for e in exc.errors()]
+        problems = [problem for e in exc.errors() for problem in _problems(e)]
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ResultsFileError(f"{source}: invalid results: {shown}") from None
 
@@ -76,6 +76,14 @@ def _data_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
     """Drop pydantic's union-member labels (``float``, ``none``...) from a location: the file has no such keys."""
     names = {"float", "int", "str", "bool", "none", "list[...]", "dict[...]", "function-after[...]"}
     return tuple(p for p in loc if not (isinstance(p, str) and (p in names or p.endswith("]") or "[" in p)))
+
+
+def _problems(error: Any) -> list[str]:
+    """``field: what is wrong`` for one pydantic error; a missing metric option is named as its own field."""
+    loc = _data_loc(error["loc"])
+    if error["type"] == "missing_options":
+        return [f"{field_path((*loc, name))}: missing" for name in error["ctx"]["missing"]]
+    return [f"{field_path(loc)}: {_message(error)}"]
 
 
 def _message(error: Any) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_serializer,
 )
+from pydantic_core import PydanticCustomError
 
 from rmbench import RESULTS_SCHEMA_VERSION
 from rmbench.metrics.options import MetricOptions
@@ -214,8 +215,10 @@ class RunResults(_Record):
         """MetricOptions has defaults for the CLI's sake; a results file must still say every option it used."""
         if isinstance(value, dict):
             missing = [name for name in MetricOptions.model_fields if name not in value]
-            if missing:
-                raise ValueError(f"missing option(s) {', '.join(missing)}")
+            if missing:  # rmbench.results.io names each as metric_options.<name>
+                raise PydanticCustomError(
+                    "missing_options", "missing option(s) {names}", {"names": ", ".join(missing), "missing": missing}
+                )
         return value
 
     def metric(self, name: str, scope: str = "overall") -> MetricRecord | None:

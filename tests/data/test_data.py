@@ -49,10 +49,18 @@ def suite_for(tmp_path: Path, sources: str, extra: str = "", protocol: str = "pa
     return load_suite(write_suite(tmp_path, name="t", protocol=protocol, sources=sources, extra=extra))
 
 
-def load(tmp_path: Path, records: list[Any], name: str = "d.jsonl", extra: str = "", source: str = "", **kwargs):
+def load(tmp_path: Path, records: list[Any], name: str = "d.jsonl", extra: str = "", source: str = "",
+         protocol: str = "pairwise", **kwargs):
+    """Items of ``records`` as a one-source suite loads them (``ties`` takes any number of responses a side)."""
     write_records(tmp_path / "data" / name, records)
-    suite = suite_for(tmp_path, f"- local: {name}\n{source}", extra)
+    suite = suite_for(tmp_path, f"- local: {name}\n{source}", extra, protocol=protocol)
     return load_items(suite, data_dir=tmp_path / "data", **kwargs)
+
+
+def test_a_record_with_the_wrong_number_of_responses_is_named_when_loading(tmp_path: Path) -> None:
+    """Pairwise needs one chosen and one rejected response: refused on loading, by file, line and field."""
+    message = data_error(tmp_path, [PAIR, PAIR | {"id": "b", "rejected": ["No.", "Never."]}])
+    assert "d.jsonl, record line 2 (id 'b'), field 'rejected': protocol 'pairwise' needs exactly 1" in message
 
 
 def data_error(tmp_path: Path, records: list[Any], **kwargs) -> str:
@@ -87,7 +95,7 @@ def test_conversation_prompt_and_response_lists(tmp_path: Path) -> None:
         "chosen": ["Red and blue.", "Green, yellow."],
         "rejected": ["Cheese."],
     }
-    item = load(tmp_path, [record]).items[0]
+    item = load(tmp_path, [record], protocol="ties").items[0]
     assert item.id == "7"
     assert item.prompt == (
         ("system", "Be brief."),
@@ -106,7 +114,7 @@ def test_step_split_responses(tmp_path: Path) -> None:
         "bad": [["1 + 1 = 3.", "Answer: 3"], ["Answer: 11"]],
     }
     extra = "fields:\n  chosen: {path: good, steps: true}\n  rejected: bad\n"
-    item = load(tmp_path, [record], extra=extra).items[0]
+    item = load(tmp_path, [record], extra=extra, protocol="ties").items[0]
     assert item.chosen == (Response.from_steps(["1 + 1 = 2.", "Answer: 2"]),)
     assert item.rejected == (Response.from_steps(["1 + 1 = 3.", "Answer: 3"]), Response.from_steps(["Answer: 11"]))
     assert item.chosen[0].text == "1 + 1 = 2.\n\nAnswer: 2"
@@ -161,7 +169,7 @@ def test_every_format_gives_the_same_items(tmp_path: Path, name: str) -> None:
             }
             for r in records
         ]
-    data = load(tmp_path, records, name=name)
+    data = load(tmp_path, records, name=name, protocol="ties")
     assert [i.id for i in data.items] == ["a", "b"]
     assert [r.text for r in data.items[1].chosen] == ["One", "Two"]
     provenance = data.provenance[0]
@@ -432,7 +440,7 @@ record = st.fixed_dictionaries({"prompt": text, "chosen": responses, "rejected":
 def test_round_trip_of_random_valid_records(tmp_path: Path, records: list[dict], fmt: str) -> None:
     records = [r | {"id": f"r{n}"} for n, r in enumerate(records)]
     (tmp_path / "data").mkdir(exist_ok=True)
-    items = load(tmp_path, records, name=fmt).items
+    items = load(tmp_path, records, name=fmt, protocol="ties").items
 
     def as_responses(value: str | list[str]) -> tuple[Response, ...]:
         return tuple(Response(v) for v in ([value] if isinstance(value, str) else value))

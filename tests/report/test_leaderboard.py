@@ -93,7 +93,7 @@ def test_mixed_tie_policies_or_versions_are_refused(board_dir: Path, tmp_path: P
     document["metric_options"]["tie_policy"] = "expected"
     document["suite"]["version"] = "999"
     write_json(root / "runs" / "random" / "results.json", document)
-    with pytest.raises(RmbenchError, match="disagree on version"):
+    with pytest.raises(RmbenchError, match="disagree on suite.version"):
         build_from_config(root / "board.yaml")
 
 

@@ -67,7 +67,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "missing key": (lambda d: d["counts"].pop("items_evaluated"), "counts.items_evaluated: missing"),
     "wrong type": (lambda d: d["metrics"][2].update(n="60"), "metrics[2].n"),
     "unknown key": (lambda d: d["suite"].update(colour="red"), "suite.colour: unknown key"),
-    "missing option": (lambda d: d["metric_options"].pop("seed"), "metric_options"),
+    "missing option": (lambda d: d["metric_options"].pop("seed"), "metric_options.seed: missing"),
     "schema version": (lambda d: d.update(schema_version=2), "schema_version 2"),
 }
 

@@ -221,14 +221,14 @@ def _suite_info(config: LeaderboardConfig, picked: dict[str, list[LoadedRun | No
                     "tie_policies": set(),
                     "ci_methods": set(),
                     "items": set(),
-                    "first": run.path,
+                    "first": run.file,
                 },
             )
             for key, value in (("version", run.suite.version), ("content_hash", run.suite.content_hash)):
                 if facts[key] != value:
                     raise RmbenchError(
-                        f"leaderboard '{config.name}': runs of suite '{run.suite.name}' disagree on {key}: "
-                        f"{facts['first']} has {facts[key]!r}, {run.path} has {value!r}; rebuild them with one suite"
+                        f"leaderboard '{config.name}': runs of suite '{run.suite.name}' disagree on suite.{key}: "
+                        f"{facts['first']} has {facts[key]!r}, {run.file} has {value!r}; rebuild them with one suite"
                     )
             facts["tie_policies"].add(str(options.tie_policy))
             facts["ci_methods"] |= methods
