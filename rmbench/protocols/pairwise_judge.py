@@ -90,7 +90,14 @@ class PairwiseJudgeProtocol(SuiteProtocol):
                 kept.append(item)
                 verdicts.append((values[0], values[1]))
         if not kept:
-            raise ScoreError(f"no pair has a verdict in both orders (excluded: {dict(sorted(excluded.items()))})")
+            hint = (
+                "; a judge prompt plus the template's max_new_tokens must fit the max length (raise --max-length "
+                "up to the model's limit, or lower max_new_tokens in the judge template)"
+                if excluded["prompt_too_long"] else ""
+            )
+            raise ScoreError(
+                f"no pair has a verdict in both orders (excluded: {dict(sorted(excluded.items()))}){hint}"
+            )
 
         as_shown = np.array(verdicts)
         chosen_pref = np.column_stack([as_shown[:, 0], -as_shown[:, 1]])  # +1 = chosen preferred, in both orders

@@ -442,9 +442,11 @@ def test_rmbench_run_with_a_judge_that_never_answers(tmp_path: Path, capsys) -> 
     args = ["run", "--no-progress", "--suite", str(suite), "--engine", "judge", "--model", str(evasive)]
     args += ["--cache", str(tmp_path / "cache.sqlite"), "--out", str(tmp_path / "run")]
     assert main([*args, "--max-length", "600"]) == 2
-    assert "'prompt_too_long': 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'prompt_too_long': 2" in err and "raise --max-length" in err
     assert main(args) == 2
-    assert "'unparseable_verdict': 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'unparseable_verdict': 2" in err and "max-length" not in err
     assert not (tmp_path / "run" / "results.json").exists()
 
 
