@@ -18,7 +18,7 @@ import pandas as pd
 
 from rmbench.errors import DataError, ScoreError
 from rmbench.items import PreferenceItem, Response, response_count_problem
-from rmbench.protocols.base import Aggregation, ItemOutcomes, MetricOptions
+from rmbench.protocols.base import Aggregation, ItemOutcomes, MetricOptions, ResponseCounts
 from rmbench.requests import Score, ScoreRequest
 
 
@@ -87,22 +87,21 @@ def checked_scores(
     scores: Mapping[str, Score],
     options: MetricOptions,
     protocol: str,
+    counts: ResponseCounts,
     *,
-    chosen: int | None,
-    rejected: int | None,
     require_any: bool = True,
 ) -> ResolvedScores:
     """``require_counts`` on every item, then ``resolve_scores`` with the suite's aggregation."""
     for item in items:
-        require_counts(item, protocol, chosen=chosen, rejected=rejected)
+        require_counts(item, protocol, counts)
     return resolve_scores(items, scores, options.aggregate, require_any=require_any)
 
 
-def require_counts(item: PreferenceItem, protocol: str, chosen: int | None, rejected: int | None) -> None:
-    """Check an item's shape: exactly ``chosen`` / ``rejected`` responses (None: at least one). Loading a suite
+def require_counts(item: PreferenceItem, protocol: str, counts: ResponseCounts) -> None:
+    """Check an item's shape: exactly ``counts`` = (chosen, rejected) responses (None: at least one). Loading a suite
     checks this already, naming the file and line (``ScoringProtocol.response_counts``); this guards items built
     in code."""
-    problem = response_count_problem(item, protocol, chosen, rejected)
+    problem = response_count_problem(item, protocol, *counts)
     if problem is not None:
         raise DataError(problem[1], record=item.id, field=problem[0])
 

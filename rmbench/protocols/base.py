@@ -17,6 +17,9 @@ import pandas as pd
 from rmbench.metrics.options import Aggregation, MetricOptions, MetricValue, Section, TiePolicy  # noqa: F401
 from rmbench.requests import Score, ScoreRequest
 
+#: (chosen, rejected) responses a preference item must have; None: at least one.
+ResponseCounts = tuple[int | None, int | None]
+
 
 @dataclass
 class ProtocolResult:
@@ -87,7 +90,14 @@ class ScoringProtocol(abc.ABC):
     needs_hidden: ClassVar[bool] = False
     #: Chosen and rejected responses each preference item must have (None: at least one); loading the suite
     #: checks every record against it, so a wrong one is named by file, line and field before anything is scored.
-    response_counts: ClassVar[tuple[int | None, int | None] | None] = None
+    response_counts: ClassVar[ResponseCounts | None] = None
+
+    @property
+    def counts(self) -> ResponseCounts:
+        """``response_counts`` of a protocol that declares them (the ones its own checks use)."""
+        if self.response_counts is None:
+            raise TypeError(f"protocol '{self.name}' declares no response_counts")
+        return self.response_counts
 
     @abc.abstractmethod
     def requests(self, items: Sequence[Any]) -> list[ScoreRequest]:

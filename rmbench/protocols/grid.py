@@ -18,7 +18,7 @@ from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import SectionedMeans, pairwise_outcome, sectioned_means, sectioned_metrics
 from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame
-from rmbench.protocols.base import MetricOptions, ProtocolResult, Section, SuiteProtocol, TiePolicy
+from rmbench.protocols.base import MetricOptions, ProtocolResult, ResponseCounts, Section, SuiteProtocol, TiePolicy
 from rmbench.requests import Score
 
 STYLES = ("concise", "detailed", "markdown")
@@ -31,12 +31,12 @@ class StyleGridProtocol(PreferenceScoring, SuiteProtocol):
 
     name: ClassVar[str] = "rmbench_grid"
     headline: ClassVar[str | None] = "score"
-    response_counts: ClassVar[tuple[int | None, int | None] | None] = (len(STYLES), len(STYLES))
+    response_counts: ClassVar[ResponseCounts | None] = (len(STYLES), len(STYLES))
 
     def evaluate(
         self, items: Sequence[PreferenceItem], scores: Mapping[str, Score], options: MetricOptions
     ) -> ProtocolResult:
-        resolved = checked_scores(items, scores, options, self.name, chosen=len(STYLES), rejected=len(STYLES))
+        resolved = checked_scores(items, scores, options, self.name, self.counts)
         chosen, rejected = np.stack(resolved.chosen), np.stack(resolved.rejected)
         grid = style_grid(chosen, rejected, options.tie_policy)
         frame = per_item_frame(resolved.items, **grid_summary(grid))

@@ -15,7 +15,7 @@ from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect, without_tie_columns
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
-from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
+from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult, ResponseCounts
 from rmbench.requests import Score
 
 
@@ -24,7 +24,7 @@ class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
 
     name: ClassVar[str] = "pairwise"
     headline: ClassVar[str | None] = "accuracy"
-    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, 1)
+    response_counts: ClassVar[ResponseCounts | None] = (1, 1)
 
     def outcomes(
         self,
@@ -34,7 +34,7 @@ class PairwiseProtocol(PreferenceScoring, ItemLocalProtocol):
         *,
         require_any: bool = False,
     ) -> ItemOutcomes:
-        resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=1, require_any=require_any)
+        resolved = checked_scores(items, scores, options, self.name, self.counts, require_any=require_any)
         chosen = np.array([c[0] for c in resolved.chosen])
         rejected = np.array([r[0] for r in resolved.rejected])
         frame = per_item_frame(

@@ -35,7 +35,7 @@ from rmbench.items import PreferenceItem
 from rmbench.judges.pairs import FIRST_WINS, SECOND_WINS, TIE, PairRequest
 from rmbench.metrics.stats import pairwise_outcome, sectioned_metrics
 from rmbench.protocols.aggregate import per_item_frame, require_counts
-from rmbench.protocols.base import MetricOptions, ProtocolResult, SuiteProtocol
+from rmbench.protocols.base import MetricOptions, ProtocolResult, ResponseCounts, SuiteProtocol
 from rmbench.requests import Score, ScoreRequest
 
 METRICS = ["accuracy", "position_consistency", "single_order_accuracy", "first_position_rate"]
@@ -60,11 +60,11 @@ class PairwiseJudgeProtocol(SuiteProtocol):
     item_type: ClassVar[type] = PreferenceItem
     headline: ClassVar[str | None] = "accuracy"
     order_outcome: ClassVar[str | None] = "single_order_accuracy"
-    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, 1)
+    response_counts: ClassVar[ResponseCounts | None] = (1, 1)
 
     def requests(self, items: Sequence[PreferenceItem]) -> list[ScoreRequest]:
         for item in items:
-            require_counts(item, self.name, chosen=1, rejected=1)
+            require_counts(item, self.name, self.counts)
         return [request for item in items for request in ordered_requests(item)]
 
     def evaluate(
@@ -75,7 +75,7 @@ class PairwiseJudgeProtocol(SuiteProtocol):
         excluded: Counter[str] = Counter()
         tally: Counter[str] = Counter()
         for item in items:
-            require_counts(item, self.name, chosen=1, rejected=1)
+            require_counts(item, self.name, self.counts)
             found = [scores.get(r.key) for r in ordered_requests(item)]
             values = [math.nan if s is None else float(s.value) for s in found]
             _check_verdicts(item, values)

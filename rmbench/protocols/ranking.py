@@ -16,7 +16,7 @@ from rmbench.items import PreferenceItem
 from rmbench.metrics.stats import one_vs_many_accuracy, padded, reciprocal_rank, sectioned_metrics, win_tie_counts
 from rmbench.metrics.tie_effect import TIES, other_column, other_policy, with_tie_effect, without_tie_columns
 from rmbench.protocols.aggregate import PreferenceScoring, checked_scores, per_item_frame, require_evaluated
-from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult
+from rmbench.protocols.base import ItemLocalProtocol, ItemOutcomes, MetricOptions, ProtocolResult, ResponseCounts
 from rmbench.requests import Score
 
 
@@ -25,7 +25,7 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
 
     name: ClassVar[str] = "best_of_n"
     headline: ClassVar[str | None] = "accuracy"
-    response_counts: ClassVar[tuple[int | None, int | None] | None] = (1, None)
+    response_counts: ClassVar[ResponseCounts | None] = (1, None)
 
     def outcomes(
         self,
@@ -35,7 +35,7 @@ class BestOfNProtocol(PreferenceScoring, ItemLocalProtocol):
         *,
         require_any: bool = False,
     ) -> ItemOutcomes:
-        resolved = checked_scores(items, scores, options, self.name, chosen=1, rejected=None, require_any=require_any)
+        resolved = checked_scores(items, scores, options, self.name, self.counts, require_any=require_any)
         good = np.array([c[0] for c in resolved.chosen])
         g, t = win_tie_counts(good, padded(resolved.rejected))
         other = other_policy(options.tie_policy)

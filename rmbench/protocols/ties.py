@@ -95,7 +95,7 @@ def _check_items(items: Sequence[PreferenceItem], protocol: str) -> dict[str, tu
     keys: dict[str, tuple[str, str]] = {}
     seen: set[tuple[str, str]] = set()
     for item in items:
-        require_counts(item, protocol, chosen=None, rejected=None)
+        require_counts(item, protocol, (None, None))
         key = parse_ties_id(item.id)
         if key in seen:
             raise DataError(f"duplicate Ties item '{key[0]}:{key[1]}'", record=item.id, field="id")

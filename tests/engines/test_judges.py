@@ -22,7 +22,7 @@ from rmbench.protocols.pairwise import PairwiseProtocol
 from rmbench.protocols.pairwise_judge import PairwiseJudgeProtocol, chosen_shown_first
 from rmbench.requests import ScoreRequest
 from rmbench.scoring import score_requests
-from tests.doubles import ScriptedGenerator
+from tests.doubles import SCRIPTED_JUDGE_TEMPLATE, ScriptedGenerator
 from tests.helpers import write_suite
 
 RATINGS = compile_patterns(RATING_PATTERNS)
@@ -119,17 +119,6 @@ def test_pair_requests_are_keyed_by_both_responses_and_their_order() -> None:
 
 # --- a scripted fake judge ------------------------------------------------------------------------------------------
 
-SCRIPTED_TEMPLATE = """
-name: scripted
-pointwise:
-  user: "Q: {question}\\nR: {response}"
-  max_new_tokens: 8
-pairwise:
-  system: Judge the two answers.
-  user: "Q: {question}\\nA: {response_a}\\nB: {response_b}"
-  max_new_tokens: 8
-"""
-
 #: (question, response shown as A, response shown as B) -> what the fake judge says.
 PAIR_SCRIPT = {
     # q1: prefers chosen in both orders.
@@ -178,7 +167,7 @@ def _items(n: int) -> list[PreferenceItem]:
 @pytest.fixture
 def scripted_template(tmp_path: Path):
     path = tmp_path / "scripted.yaml"
-    path.write_text(SCRIPTED_TEMPLATE)
+    path.write_text(SCRIPTED_JUDGE_TEMPLATE)
     return load_template(str(path))
 
 
