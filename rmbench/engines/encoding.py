@@ -173,16 +173,42 @@ def declared_limits(name: str, revision: str | None, trust_remote_code: bool) ->
     tokenizer_file = tokenizer_file if tokenizer_file is not None and tokenizer_file.is_file() else None
     if config_file is None and tokenizer_file is None:
         return None
-    limits = _config_limits(name, revision, trust_remote_code, local_only=True) if config_file is not None else {}
+    limits = _declared_config_limits(config_file, name, revision, trust_remote_code) if config_file else {}
     if tokenizer_file is not None:
-        try:
-            declared = json.loads(tokenizer_file.read_text(encoding="utf-8")).get("model_max_length")
-        except (OSError, ValueError, AttributeError):
-            declared = None
+        declared = (_read_json_object(tokenizer_file) or {}).get("model_max_length")
         tokens = tokenizer_limit(SimpleNamespace(model_max_length=declared))
         if tokens is not None:
             limits["tokenizer.model_max_length"] = tokens
     return limits
+
+
+def _declared_config_limits(
+    config_file: Path, name: str, revision: str | None, trust_remote_code: bool
+) -> dict[str, int]:
+    """The config's position limit as ``_config_limits`` finds it. Read from config.json itself where that settles it
+    (a built-in architecture whose file names a position key: ``save_pretrained`` writes every architecture-specific
+    attribute, so the file holds what AutoConfig would), because importing transformers (and torch) for AutoConfig
+    would more than double the time of a fully cached re-run; AutoConfig otherwise (remote code, a file naming no
+    position key, whose class defaults then apply)."""
+    config = _read_json_object(config_file)
+    if config is not None and not trust_remote_code:
+        text = config.get("text_config")
+        text_keys: dict[str, Any] = text if isinstance(text, dict) else {}
+        source = SimpleNamespace(**text_keys) if isinstance(text, dict) else None
+        found = position_limit(SimpleNamespace(**{**config, "text_config": source}))
+        # A text config naming no position key gets its class's default: only AutoConfig knows it.
+        if found is not None and (source is None or any(key in text_keys for key in POSITION_KEYS)):
+            return {f"config.{found[1]}": found[0]}
+    return _config_limits(name, revision, trust_remote_code, local_only=True)
+
+
+def _read_json_object(file: Path) -> dict[str, Any] | None:
+    """A JSON file's top-level object, or None when it is unreadable or not an object."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _hub_cached(repo_id: str, filename: str, revision: str | None) -> Path | None:

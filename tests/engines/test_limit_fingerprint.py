@@ -159,3 +159,31 @@ def test_hub_models_are_read_from_the_hub_cache_only(tmp_path: Path, monkeypatch
     assert declared_limits("org/rm", commit, False) == {"tokenizer.model_max_length": 512}
     assert declared_limits("org/not-downloaded", None, False) is None
     assert declared_max_length(ModelSpec(model="org/not-downloaded", engine="hf")) is None
+
+
+def _config_only(tmp_path: Path, name: str, config: dict[str, Any]) -> Path:
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
+
+
+def test_config_json_read_directly_agrees_with_autoconfig(
+    tiny_rm: Path, tiny_prm: Path, tiny_bert_rm: Path, tmp_path: Path
+) -> None:
+    """The fingerprint reads positions from config.json itself (no transformers import on a cached re-run) wherever
+    that settles them; it must find what AutoConfig (the loaded engine's reading) finds, and fall back to AutoConfig
+    where the file names no position key and a class default applies."""
+    import transformers
+
+    configs = [
+        tiny_rm, tiny_prm, tiny_bert_rm,
+        _config_only(tmp_path, "gpt2", {"model_type": "gpt2", "n_positions": 64}),  # GPT-2's own key name
+        _config_only(tmp_path, "roberta", {"model_type": "roberta", "max_position_embeddings": 130, "pad_token_id": 1}),
+        _config_only(tmp_path, "gpt2-default", {"model_type": "gpt2"}),  # no key in the file: the class default 1024
+    ]
+    for directory in configs:
+        expected = encoding_module.position_limit(transformers.AutoConfig.from_pretrained(directory))
+        declared = declared_limits(str(directory), None, False)
+        assert declared is not None
+        assert [v for k, v in declared.items() if k.startswith("config.")] == [expected[0]], directory
